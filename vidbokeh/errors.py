@@ -1,0 +1,66 @@
+"""Typed errors. Each carries the process exit code the CLI turns it into.
+
+Like PyAV's errors, ours also subclass the matching builtin (FileNotFoundError,
+ValueError, OSError, ...) so callers can catch either.
+
+Exit codes (documented in README.md):
+    1   internal error (a bug: please report it with --debug output)
+    2   usage: bad or conflicting command-line arguments
+    3   bad input: missing, unreadable, corrupt or unsupported input media
+    4   model: weights missing, corrupt, of another variant, or not downloadable
+    5   output: destination missing, read-only, exists, same as input, write failed
+    130 interrupted by SIGINT (Ctrl-C); 143 terminated by SIGTERM
+"""
+from __future__ import annotations
+
+
+class VidbokehError(Exception):
+    """Base of every error the tool reports as one line."""
+
+    exit_code = 1
+
+
+class UsageError(VidbokehError, ValueError):
+    exit_code = 2
+
+
+class InputError(VidbokehError, ValueError):
+    """Input media that cannot be used (corrupt, unsupported, empty...)."""
+
+    exit_code = 3
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    exit_code = 3
+
+
+class ModelError(VidbokehError, RuntimeError):
+    """Weights or detector/segmenter models that cannot be used."""
+
+    exit_code = 4
+
+
+class WeightsNotFoundError(ModelError, FileNotFoundError):
+    """No usable weights: not cached and not downloadable (offline, no network)."""
+
+    exit_code = 4
+
+
+class WeightsMismatchError(ModelError):
+    """A weights file that is corrupt (hash) or belongs to another variant."""
+
+    exit_code = 4
+
+
+class OutputError(VidbokehError, OSError):
+    exit_code = 5
+
+
+class Interrupted(VidbokehError):
+    """The run was stopped by a signal; partial output was finalized."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted", exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
