@@ -1,0 +1,191 @@
+"""The local store of downloaded model files (depth weights, MediaPipe task files).
+
+Files live in one folder, ``home()``: ``$VIDBOKEH_HOME`` or the platform's user cache folder
+plus ``vidbokeh``. A file is used only when its SHA-256 matches the one we expect; the hash of
+a verified file is remembered in a ``<file>.sha256`` sidecar keyed on size and mtime, so big
+weights are not re-hashed on every run. Downloads go to a temporary file in the same folder
+(byte progress bar), are verified, then renamed into place atomically.
+``VIDBOKEH_OFFLINE=1`` forbids any network access.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidbokeh.errors import WeightsMismatchError, WeightsNotFoundError
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A model file we know how to fetch: where from, its expected hash, its name in the store."""
+
+    name: str  # human name, used in messages
+    url: str
+    sha256: str | None  # expected SHA-256 (lower-case hex); None = not checked
+    filename: str  # file name inside home()
+
+
+def _platform_cache_dir() -> Path:
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def home() -> Path:
+    """The store folder: ``$VIDBOKEH_HOME`` or ``<user cache dir>/vidbokeh`` (not created here)."""
+    env = os.environ.get("VIDBOKEH_HOME")
+    if env:
+        return Path(env).expanduser()
+    return _platform_cache_dir() / "vidbokeh"
+
+
+def offline() -> bool:
+    """True when ``VIDBOKEH_OFFLINE`` is set to 1/true/yes: no network access at all."""
+    return os.environ.get("VIDBOKEH_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, lower-case hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def cached_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of ``path``, reusing the sidecar when the file's size and mtime are unchanged."""
+    path = Path(path)
+    st = path.stat()
+    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    side = _sidecar(path)
+    try:
+        saved = json.loads(side.read_text())
+        if saved.get("size") == key["size"] and saved.get("mtime_ns") == key["mtime_ns"]:
+            return str(saved["sha256"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    digest = sha256_file(path)
+    try:
+        side.write_text(json.dumps({**key, "sha256": digest}))
+    except OSError:
+        pass  # a read-only store still works, it just re-hashes
+    return digest
+
+
+def store_path(rf: RemoteFile) -> Path:
+    """Where ``rf`` lives (or would live) in the store."""
+    return home() / rf.filename
+
+
+def cached_path(rf: RemoteFile) -> Path | None:
+    """The stored file for ``rf`` when present and verified, else None (a bad hash counts as absent)."""
+    path = store_path(rf)
+    if not path.is_file():
+        return None
+    if rf.sha256 is not None and cached_sha256(path) != rf.sha256.lower():
+        return None
+    return path
+
+
+def missing_message(rf: RemoteFile, reason: str) -> str:
+    """The one-line explanation for a file we could not get."""
+    return (
+        f"{rf.name} not available ({reason}); download {rf.url} and put it at "
+        f"{store_path(rf)}, or pass its path with --weights"
+    )
+
+
+def install_file(rf: RemoteFile, source: str | os.PathLike[str]) -> Path:
+    """Copy a local file into the store under ``rf`` after checking its hash (atomic)."""
+    home().mkdir(parents=True, exist_ok=True)
+    dest = store_path(rf)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{rf.filename}.", suffix=".part", dir=home())
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+        _verify_and_place(rf, tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _verify_and_place(rf: RemoteFile, tmp: Path, dest: Path) -> None:
+    if rf.sha256 is not None:
+        got = sha256_file(tmp)
+        if got != rf.sha256.lower():
+            raise WeightsMismatchError(
+                f"{rf.name}: SHA-256 mismatch (expected {rf.sha256}, got {got}) for {rf.url}"
+            )
+    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the store is ordinary cache
+    os.replace(tmp, dest)
+    _sidecar(dest).unlink(missing_ok=True)
+    if rf.sha256 is not None:
+        cached_sha256(dest)
+
+
+def fetch(rf: RemoteFile, *, progress: bool = True, timeout: float = 30.0) -> Path:
+    """Return the verified stored file for ``rf``, downloading it first if needed.
+
+    Raises WeightsNotFoundError (one line: URL, where to put the file, ``--weights``) when
+    offline or when the download fails, WeightsMismatchError when the download's hash is wrong.
+    """
+    found = cached_path(rf)
+    if found is not None:
+        return found
+    if offline():
+        raise WeightsNotFoundError(missing_message(rf, "VIDBOKEH_OFFLINE is set"))
+    try:
+        home().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsNotFoundError(missing_message(rf, f"cannot create {home()}: {exc}")) from exc
+    dest = store_path(rf)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{rf.filename}.", suffix=".part", dir=home())
+    tmp = Path(tmp_name)
+    try:
+        try:
+            _download(rf.url, fd, progress=progress, timeout=timeout, label=rf.name)
+        except OSError as exc:  # URLError, HTTPError, timeouts, disk errors are all OSError
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise WeightsNotFoundError(missing_message(rf, f"download failed: {reason}")) from exc
+        _verify_and_place(rf, tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _download(url: str, fd: int, *, progress: bool, timeout: float, label: str) -> None:
+    from tqdm import tqdm
+
+    request = urllib.request.Request(url, headers={"User-Agent": "vidbokeh"})
+    with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        total = resp.headers.get("Content-Length")
+        with tqdm(
+            total=int(total) if total and total.isdigit() else None,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            disable=not progress,
+            leave=False,
+        ) as bar:
+            while chunk := resp.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
