@@ -1,0 +1,139 @@
+"""The threaded pipeline: back-pressure, newest-wins for live sources, errors from every thread."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from vidbokeh.pipeline import Pipeline, PipelineSettings
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _pipeline_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("vidbokeh-")]
+
+
+def test_file_mode_keeps_every_item_in_order_with_a_slow_consumer():
+    written: list[int] = []
+    gate = threading.Event()
+
+    def process(batch):
+        gate.wait(0.001)  # slower consumer than producer: back-pressure must hold the source
+        return [x * 10 for x in batch]
+
+    p = Pipeline(range(500), process, written.append, PipelineSettings(queue_size=2))
+    stats = p.run()
+    assert written == [x * 10 for x in range(500)]
+    assert stats.frames_in == stats.frames_processed == stats.frames_out == 500
+    assert stats.dropped == 0
+    assert not _pipeline_threads()
+
+
+def test_batches_never_exceed_batch_size_and_cover_everything():
+    sizes: list[int] = []
+
+    def process(batch):
+        sizes.append(len(batch))
+        return batch
+
+    out: list[int] = []
+    Pipeline(range(100), process, out.append, PipelineSettings(batch_size=4, queue_size=16)).run()
+    assert out == list(range(100))
+    assert max(sizes) <= 4 and sum(sizes) == 100
+
+
+def test_live_source_drops_oldest_and_counts_drops():
+    release = threading.Event()
+    seen: list[int] = []
+
+    def source():
+        for i in range(200):
+            yield i
+        release.set()  # the slow stage is released only once the producer has finished
+
+    def process(batch):
+        if not release.is_set():
+            release.wait(5)
+        return batch
+
+    stats = Pipeline(source(), process, seen.append, PipelineSettings(live=True, queue_size=3)).run()
+    assert stats.dropped > 0
+    assert stats.frames_in == 200
+    assert len(seen) + stats.dropped == 200
+    assert seen == sorted(seen)  # newest-wins never reorders
+    assert seen[-1] == 199  # the newest frame always survives
+
+
+def _failing_source():
+    yield 1
+    yield 2
+    raise Boom("source failed")
+
+
+@pytest.mark.parametrize("where", ["source", "process", "sink"])
+def test_first_error_of_any_thread_stops_all_within_a_second(where):
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            yield i
+
+    def process(batch):
+        if where == "process" and batch[0] >= 5:
+            raise Boom("process failed")
+        return batch
+
+    def sink(item):
+        if where == "sink" and item >= 5:
+            raise Boom("sink failed")
+
+    source = _failing_source() if where == "source" else endless()
+    p = Pipeline(source, process, sink, PipelineSettings(queue_size=4))
+    t0 = time.monotonic()
+    with pytest.raises(Boom, match=f"{where} failed"):
+        p.run()
+    assert time.monotonic() - t0 < 1.0
+    assert not _pipeline_threads()
+
+
+def test_sink_on_caller_thread_and_stop_request():
+    calls: list[str] = []
+
+    def sink(item):
+        calls.append(threading.current_thread().name)
+        return item < 9  # ask to stop after the tenth item (a preview's quit key)
+
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    stats = Pipeline(endless(), lambda b: b, sink, PipelineSettings(sink_on_caller_thread=True)).run()
+    assert stats.stopped_early
+    assert stats.frames_out == 10
+    assert set(calls) == {threading.current_thread().name}
+    assert not _pipeline_threads()
+
+
+def test_external_stop_ends_an_endless_source():
+    p: Pipeline
+
+    def sink(item):
+        if item == 20:
+            p.stop()
+
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    p = Pipeline(endless(), lambda b: b, sink)
+    stats = p.run()
+    assert stats.stopped_early and stats.frames_out >= 21
+    assert not _pipeline_threads()
