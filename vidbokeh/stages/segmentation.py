@@ -1,0 +1,231 @@
+"""Person segmentation with the MediaPipe selfie segmenter (Tasks ImageSegmenter).
+
+The selfie model sees a 256x256 copy of its input, which is plenty for a head-and-shoulders
+webcam frame but squashes a landscape frame and leaves a full-body person a few dozen pixels
+wide. So the first pass runs on overlapping square tiles as tall as the frame (one tile for a
+near-square image), combined by maximum; then each person it found (a connected region of the mask, or a detected face with room
+for the body below it) is segmented again on a square crop around it, and that finer answer
+replaces the coarse one inside the crop. Several people each get their own crop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from vidbokeh.errors import InputError, ModelError, UsageError
+from vidbokeh.stages.faces import Face
+
+
+@dataclass(frozen=True)
+class SegmenterSettings:
+    tile: bool = True  # first pass on square tiles instead of the squashed whole frame
+    tile_overlap: float = 0.25  # minimum overlap between neighbouring tiles (fraction of a side)
+    refine: bool = True  # second pass on a crop around each person
+    max_people: int = 4  # at most this many crops per image
+    seed_threshold: float = 0.5  # first-pass probability that counts as person when finding crops
+    min_person_frac: float = 0.002  # smaller regions (fraction of the image) are ignored
+    crop_margin: float = 0.25  # extra room around a person's box, fraction of its larger side
+    refine_max_frac: float = 0.6  # a person box wider/taller than this fraction is not re-cropped
+
+    def __post_init__(self) -> None:
+        if self.max_people < 0:
+            raise UsageError("max_people must be >= 0")
+        if not 0.0 < self.seed_threshold < 1.0:
+            raise UsageError("seed_threshold must be in (0, 1)")
+
+
+def _as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+    return np.ascontiguousarray(rgb)
+
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
+
+
+class PersonSegmenter:
+    """Person probability (HxW float32 in [0, 1]) for RGB uint8 images. A context manager."""
+
+    def __init__(
+        self, settings: SegmenterSettings = SegmenterSettings(), *,
+        model_path: str | Path | None = None, progress: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._closed = False
+        self._segmenter = _create_mediapipe(model_path, progress)
+
+    def segment(self, rgb: np.ndarray, faces: Sequence[Face] = ()) -> np.ndarray:
+        """Person probability at the image's resolution; ``faces`` add crops for people the
+        whole-frame pass missed (e.g. a small person whose face was found)."""
+        if self._closed:
+            raise RuntimeError("PersonSegmenter is closed")
+        image = _as_rgb_uint8(rgb)
+        prob = self._first_pass(image)
+        if not self.settings.refine or self.settings.max_people == 0:
+            return prob
+        h, w = prob.shape
+        refined = prob.copy()
+        for box in self.person_boxes(prob, faces):
+            x0, y0, x1, y1 = box
+            if (x1 - x0) > self.settings.refine_max_frac * w and (y1 - y0) > self.settings.refine_max_frac * h:
+                continue  # already large in the frame: the first pass saw it well
+            crop_prob = self._run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+            # Inside the crop the finer answer wins; a band at the crop's border blends back into
+            # the coarse one so a person cut by the crop does not end in a hard seam.
+            weight = _inner_weight(y1 - y0, x1 - x0, at_edge=(y0 == 0, y1 == h, x0 == 0, x1 == w))
+            region = refined[y0:y1, x0:x1]
+            refined[y0:y1, x0:x1] = weight * crop_prob + (1.0 - weight) * region
+        return refined
+
+    def person_boxes(self, prob: np.ndarray, faces: Sequence[Face] = ()) -> list[Box]:
+        """Square crop boxes around the people in a first-pass probability map (and faces)."""
+        h, w = prob.shape
+        s = self.settings
+        seeds: list[tuple[float, Box]] = []
+        mask = (prob >= s.seed_threshold).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        min_area = s.min_person_frac * h * w
+        for i in range(1, count):
+            x, y, bw, bh, area = (int(v) for v in stats[i])
+            if area >= min_area:
+                seeds.append((float(area), (x, y, x + bw, y + bh)))
+        for face in faces:
+            # A body is roughly 3 face widths across and 7-8 face heights tall below the chin.
+            fw, fh = face.width, face.height
+            cx = 0.5 * (face.x0 + face.x1)
+            box = (int(cx - 1.6 * fw), int(face.y0 - 0.6 * fh), int(cx + 1.6 * fw), int(face.y1 + 7 * fh))
+            seeds.append((fw * fh * 8.0, _clip(box, w, h)))
+        seeds.sort(key=lambda item: -item[0])
+        boxes: list[Box] = []
+        for _, box in seeds:
+            crop = _square_crop(box, s.crop_margin, w, h)
+            if any(_contains(kept, crop) for kept in boxes):
+                continue
+            boxes.append(crop)
+            if len(boxes) >= s.max_people:
+                break
+        return boxes
+
+    def _first_pass(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        boxes = square_tiles(h, w, self.settings.tile_overlap) if self.settings.tile else [(0, 0, w, h)]
+        if len(boxes) == 1:
+            return self._run(image)
+        prob = np.zeros((h, w), np.float32)
+        for x0, y0, x1, y1 in boxes:
+            tile = self._run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+            np.maximum(prob[y0:y1, x0:x1], tile, out=prob[y0:y1, x0:x1])
+        return prob
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        import mediapipe as mp
+
+        result = self._segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
+        masks = result.confidence_masks or []
+        if not masks:
+            raise ModelError("the segmenter returned no confidence mask")
+        person = masks[0] if len(masks) == 1 else masks[-1]  # 2 outputs: background, person
+        out = np.asarray(person.numpy_view(), dtype=np.float32)
+        if out.ndim == 3:
+            out = out[..., 0]
+        if out.shape != image.shape[:2]:
+            out = cv2.resize(out, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return np.clip(out, 0.0, 1.0)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._segmenter.close()
+
+    def __enter__(self) -> PersonSegmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def square_tiles(h: int, w: int, overlap: float) -> list[Box]:
+    """Square tiles of side min(h, w) covering the image, neighbours overlapping by >= ``overlap``.
+
+    An image within 1.3:1 of square is one tile (the whole image): squashing it that little
+    costs less than a seam.
+    """
+    side = min(h, w)
+    long = max(h, w)
+    if long <= 1.3 * side:
+        return [(0, 0, w, h)]
+    step = side * (1.0 - overlap)
+    count = int(np.ceil((long - side) / step)) + 1
+    starts = np.linspace(0, long - side, count).round().astype(int)
+    if w >= h:
+        return [(int(s), 0, int(s) + side, h) for s in starts]
+    return [(0, int(s), w, int(s) + side) for s in starts]
+
+
+def _clip(box: Box, w: int, h: int) -> Box:
+    x0, y0, x1, y1 = box
+    return (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+
+
+def _square_crop(box: Box, margin: float, w: int, h: int) -> Box:
+    """A square around ``box`` with ``margin`` x its larger side added, shifted inside the image."""
+    x0, y0, x1, y1 = box
+    side = int(round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)))
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    sw, sh = min(side, w), min(side, h)
+    nx0 = int(round(min(max(cx - sw / 2, 0), w - sw)))
+    ny0 = int(round(min(max(cy - sh / 2, 0), h - sh)))
+    return (nx0, ny0, nx0 + sw, ny0 + sh)
+
+
+def _contains(outer: Box, inner: Box) -> bool:
+    """True when ``inner`` lies (almost entirely) inside ``outer``."""
+    ix0, iy0 = max(outer[0], inner[0]), max(outer[1], inner[1])
+    ix1, iy1 = min(outer[2], inner[2]), min(outer[3], inner[3])
+    inter = max(0, ix1 - ix0) * max(0, iy1 - iy0)
+    area = max(1, (inner[2] - inner[0]) * (inner[3] - inner[1]))
+    return inter >= 0.9 * area
+
+
+def _inner_weight(h: int, w: int, *, at_edge: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """1 inside the crop, ramping to 0 over its outer 8% (except along the image's own border)."""
+    ramp = max(2, int(0.08 * min(h, w)))
+    top, bottom, left, right = at_edge
+    ys = np.arange(h, dtype=np.float32)
+    xs = np.arange(w, dtype=np.float32)
+    wy = np.ones(h, np.float32)
+    wx = np.ones(w, np.float32)
+    if not top:
+        wy = np.minimum(wy, (ys + 0.5) / ramp)
+    if not bottom:
+        wy = np.minimum(wy, (h - ys - 0.5) / ramp)
+    if not left:
+        wx = np.minimum(wx, (xs + 0.5) / ramp)
+    if not right:
+        wx = np.minimum(wx, (w - xs - 0.5) / ramp)
+    return np.clip(np.outer(wy, wx), 0.0, 1.0).astype(np.float32)
+
+
+def _create_mediapipe(model_path: str | Path | None, progress: bool):
+    from vidbokeh.stages import assets
+
+    path = Path(model_path) if model_path is not None else assets.model_path(
+        assets.SELFIE_SEGMENTER, progress=progress
+    )
+    try:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.ImageSegmenterOptions(
+            base_options=BaseOptions(model_asset_path=str(path)),
+            running_mode=vision.RunningMode.IMAGE,
+            output_confidence_masks=True,
+            output_category_mask=False,
+        )
+        return vision.ImageSegmenter.create_from_options(options)
+    except (ImportError, RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"MediaPipe selfie segmenter could not load {path}: {exc}") from exc
