@@ -1,0 +1,371 @@
+"""Runs every approach over every still: one model load per approach, reused for
+all its strategies and images. A failure on one image (or of one approach's
+load) is recorded and the rest go on. Everything is written into a staging
+folder that replaces the output folder at the end (see ``publish``)."""
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, UsageError, VidbokehError
+from . import agreement, grid
+from .depth_metrics import DepthFigures, depth_figures, load_depth_png
+from .inputs import InputImage, resolve_inputs
+from .memory import MemoryPeak, PeakMemoryMeter
+from .plots import plot_quality_vs_speed, plot_stage_times
+from .publish import check_out_dir, discard, make_staging_dir, publish
+from .records import (APPROACHES, QUALITY_FIELDS, STRATEGIES, CompareResult, CompareSettings, ImageInfo,
+                      ImageRun, PairAgreement, RunSpec, RunSummary)
+from .report import write_reports
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class _Pictures:
+    """What one run keeps of one image for the grid and the agreement (small arrays only)."""
+
+    depth_cell: np.ndarray | None
+    mask_cell: np.ndarray
+    result_cell: np.ndarray
+    depth_small: np.ndarray | None
+    protect_small: np.ndarray
+
+
+@dataclass
+class _Probe:
+    info: ImageInfo
+    original_cell: np.ndarray | None
+    mask_cell: np.ndarray | None
+    depth_cell: np.ndarray | None
+    depth_range: tuple[float, float] | None
+
+
+def validate(settings: CompareSettings) -> None:
+    if not settings.approaches:
+        raise UsageError("compare needs at least one approach")
+    if not settings.strategies:
+        raise UsageError("compare needs at least one strategy")
+    for spec in settings.approaches:
+        if spec.approach not in APPROACHES:
+            raise UsageError(f"unknown approach {spec.approach!r}; choose from {', '.join(APPROACHES)}")
+    for name in settings.strategies:
+        if name not in STRATEGIES:
+            raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    names = [s.approach for s in settings.approaches]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"approach given twice: {', '.join(duplicates)}")
+    if len(set(settings.strategies)) != len(settings.strategies):
+        raise UsageError("a strategy is given twice")
+    if not settings.depth_scale > 0:
+        raise UsageError(f"depth scale must be positive, got {settings.depth_scale}")
+    if settings.grid_cell_width < 64 or settings.html_thumbnail_width < 64:
+        raise UsageError("grid cell and thumbnail widths must be at least 64 pixels")
+
+
+def run_compare(settings: CompareSettings, *, log: Log | None = None, progress: bool = False) -> CompareResult:
+    """Run the comparison described by ``settings`` and publish its report folder."""
+    log = log or (lambda message: print(f"vidbokeh compare: {message}", file=sys.stderr))
+    validate(settings)
+    images = resolve_inputs(settings.inputs, settings.masks_dir, settings.depth_dir)
+    protected = [i.path for i in images] + [p for p in (settings.masks_dir, settings.depth_dir) if p is not None]
+    check_out_dir(Path(settings.out_dir), protected)
+    staging = make_staging_dir(Path(settings.out_dir))
+    try:
+        result = _run_into(settings, images, staging, log, progress)
+        publish(staging, Path(settings.out_dir))
+    except BaseException:
+        discard(staging)
+        raise
+    return result
+
+
+# ------------------------------------------------------------------------------------- images
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from ..media.images import load_image
+
+    return load_image(path).rgb
+
+
+def _read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise InputError(f"cannot read mask {path}")
+    if mask.shape != shape:
+        raise InputError(f"mask {path.name} is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}")
+    return mask
+
+
+def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Probe:
+    width = settings.grid_cell_width
+    try:
+        rgb = _read_rgb(image.path)
+    except (VidbokehError, OSError) as error:
+        info = ImageInfo(image.key, image.path, None, None, str(error), image.mask_path, image.depth_path, None)
+        return _Probe(info, None, None, None, None)
+    h, w = rgb.shape[:2]
+    mask_cell = depth_cell = depth_range = None
+    if image.mask_path is not None:
+        try:
+            mask_cell = grid.fit_width(grid.mask_picture(_read_mask(image.mask_path, (h, w)) / 255.0), width)
+        except VidbokehError:
+            mask_cell = None  # reported per run as a note
+    if image.depth_path is not None:
+        try:
+            gt = load_depth_png(image.depth_path, settings.depth_scale)
+            valid = gt > 0
+            inverse = np.where(valid, 1.0 / np.where(valid, gt, 1.0), np.nan).astype(np.float32)
+            depth_cell = grid.fit_width(grid.colourise_depth(inverse), width)
+            if valid.any():
+                depth_range = (float(gt[valid].min()), float(gt[valid].max()))
+        except VidbokehError:
+            depth_cell = None
+    grid_path = out_dir / "grids" / f"{image.key}.jpg"
+    info = ImageInfo(image.key, image.path, w, h, None, image.mask_path, image.depth_path, grid_path)
+    return _Probe(info, grid.fit_width(rgb, width), mask_cell, depth_cell, depth_range)
+
+
+# ------------------------------------------------------------------------------------- effects
+
+def _effect_settings(settings: CompareSettings, run: RunSpec):
+    from ..engine import EffectSettings
+
+    base = settings.effect if settings.effect is not None else EffectSettings()
+    return replace(base, approach=run.spec.approach, model=run.spec.model, weights=run.spec.weights,
+                   device=settings.device, strategy=run.strategy, weights_note=run.spec.weights_note or "",
+                   video=False)
+
+
+def _use_strategy(effect, effect_settings) -> None:
+    """Switch a loaded effect to another strategy without reloading its models."""
+    switch = getattr(effect, "use_strategy", None)
+    if switch is not None:
+        switch(effect_settings.strategy)
+        return
+    from ..engine import _apply_overrides
+    from ..stages.presets import strategy_settings
+
+    effect.settings = effect_settings
+    effect.focus_settings, effect.bokeh_settings, effect.mask_settings = _apply_overrides(
+        strategy_settings(effect_settings.strategy), effect_settings)
+
+
+def _process(effect, run: RunSpec, image: InputImage, probe: _Probe, settings: CompareSettings,
+             staging: Path, out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
+    name = f"{image.key}__{run.name}.jpg"
+    try:
+        rgb = _read_rgb(image.path)
+        start = time.perf_counter()
+        frame = effect.process(rgb)
+        seconds = time.perf_counter() - start
+        grid.write_jpeg(staging / "results" / name, frame.output, quality=95)
+    except Exception as error:  # one image's failure is reported; the others go on
+        return ImageRun(image.key, run.name, False, error=_describe(error)), None
+    notes: list[str] = []
+    quality = None
+    if image.mask_path is not None:
+        try:
+            from ..quality import evaluate
+
+            figures = evaluate(rgb, frame.output, _read_mask(image.mask_path, rgb.shape[:2]))
+            quality = {f: float(getattr(figures, f)) for f in QUALITY_FIELDS}
+        except VidbokehError as error:
+            notes.append(f"mask not used: {error}")
+    depth: DepthFigures | None = None
+    if image.depth_path is not None and frame.depth is not None:
+        try:
+            depth = depth_figures(frame.depth, load_depth_png(image.depth_path, settings.depth_scale))
+        except VidbokehError as error:
+            notes.append(f"depth ground truth not used: {error}")
+    width = settings.grid_cell_width
+    pictures = _Pictures(
+        depth_cell=None if frame.depth is None else grid.fit_width(grid.colourise_depth(frame.depth), width),
+        mask_cell=grid.fit_width(grid.mask_picture(frame.protect), width),
+        result_cell=grid.fit_width(frame.output, width),
+        depth_small=None if frame.depth is None else agreement.downsample(frame.depth),
+        protect_small=agreement.downsample(frame.protect),
+    )
+    outcome = ImageRun(image.key, run.name, True, seconds=seconds,
+                       stage_seconds={k: float(v) for k, v in frame.timings.items()},
+                       quality=quality, depth=depth, focus=frame.focus, faces=len(frame.faces),
+                       result_path=out_dir / "results" / name, notes=tuple(notes))
+    return outcome, pictures
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+# ------------------------------------------------------------------------------------- summaries
+
+def _finite(values) -> list[float]:
+    return [v for v in values if v is not None and not math.isnan(v)]
+
+
+def _summary(run: RunSpec, outcomes: list[ImageRun], effect, load_error: str | None,
+             peak: MemoryPeak | None) -> RunSummary:
+    done = [o for o in outcomes if o.ok]
+    seconds = [o.seconds for o in done if o.seconds is not None]
+    stages: dict[str, list[float]] = {}
+    for o in done:
+        for stage, value in o.stage_seconds.items():
+            stages.setdefault(stage, []).append(value)
+    quality: dict[str, float] = {}
+    for field in QUALITY_FIELDS:
+        values = _finite(o.quality.get(field) for o in done if o.quality)
+        if values:
+            quality[field] = float(np.median(values))
+    depth: dict[str, float] = {}
+    with_depth = [o.depth for o in done if o.depth is not None]
+    if with_depth:
+        depth = {"abs_rel": statistics.fmean(d.abs_rel for d in with_depth),
+                 "delta1": statistics.fmean(d.delta1 for d in with_depth)}
+    return RunSummary(
+        run=run.name, title=run.title, approach=run.spec.approach, strategy=run.strategy,
+        model=getattr(effect, "model_name", None) if effect is not None else run.spec.model,
+        weights=run.spec.weights, weights_note=run.spec.weights_note,
+        description=effect.description if effect is not None else None,
+        device=effect.device if effect is not None else None,
+        num_params=effect.num_params if effect is not None else None,
+        load_seconds=effect.load_seconds if effect is not None else None, load_error=load_error,
+        peak_memory_bytes=peak.cpu_bytes if peak else None, gpu_peak_memory_bytes=peak.gpu_bytes if peak else None,
+        memory_method=peak.method if peak else None,
+        images_ok=len(done), images_failed=len(outcomes) - len(done),
+        median_seconds=float(np.median(seconds)) if seconds else None,
+        p90_seconds=float(np.percentile(seconds, 90)) if seconds else None,
+        stage_median_seconds={s: float(np.median(v)) for s, v in stages.items()},
+        quality_median=quality, depth_mean=depth,
+    )
+
+
+# ------------------------------------------------------------------------------------- grids
+
+def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str], ImageRun],
+               pictures: dict[tuple[str, str], _Pictures]) -> list[list[grid.Cell]]:
+    info = probe.info
+    top = [grid.Cell(probe.original_cell, ("original", f"{info.key} ({info.width}x{info.height})"))]
+    if probe.mask_cell is not None:
+        top.append(grid.Cell(probe.mask_cell, ("ground truth", "person mask")))
+    if probe.depth_cell is not None:
+        low, high = probe.depth_range or (math.nan, math.nan)
+        top.append(grid.Cell(probe.depth_cell, ("ground truth", f"depth {low:.2f}-{high:.2f} m (red = near)")))
+    rows = [top]
+    for run in runs:
+        outcome = outcomes[(info.key, run.name)]
+        warn = bool(run.spec.weights_note)
+        found = pictures.get((info.key, run.name))
+        if not outcome.ok or found is None:
+            rows.append([grid.Cell(None, (run.title, f"FAILED: {outcome.error}"), warn)])
+            continue
+        depth_cell = (grid.Cell(found.depth_cell, (run.title, "depth (red = near)"), warn)
+                      if found.depth_cell is not None else grid.Cell(None, (run.title, "no depth map"), warn))
+        rows.append([
+            depth_cell,
+            grid.Cell(found.mask_cell, (run.title, "protection (white = sharp)"), warn),
+            grid.Cell(found.result_cell, (run.title, f"result, {1000 * (outcome.seconds or 0):.0f} ms"), warn),
+        ])
+    return rows
+
+
+# ------------------------------------------------------------------------------------- the run
+
+def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path, log: Log,
+              progress: bool) -> CompareResult:
+    from ..engine import Effect
+
+    out_dir = Path(settings.out_dir).resolve()
+    probes = {image.key: _probe(image, settings, out_dir) for image in images}
+    for probe in probes.values():
+        if probe.info.error:
+            log(f"skipped: {probe.info.error}")
+    runs: list[RunSpec] = []
+    outcomes: dict[tuple[str, str], ImageRun] = {}
+    pictures: dict[tuple[str, str], _Pictures] = {}
+    summaries: list[RunSummary] = []
+    for spec in settings.approaches:
+        spec_runs = [RunSpec(spec, strategy) for strategy in settings.strategies]
+        runs += spec_runs
+        meter = PeakMemoryMeter()
+        effect, load_error = None, None
+        try:
+            effect = Effect(_effect_settings(settings, spec_runs[0]), log=log, progress=progress)
+            log(f"loaded {effect.description} on {effect.device} in {effect.load_seconds:.2f} s")
+        except Exception as error:  # a model that cannot load fails its runs, the others go on
+            load_error = _describe(error)
+            log(f"{spec.approach}: cannot load: {load_error}")
+        run_outcomes: dict[str, list[ImageRun]] = {}
+        try:
+            for run in spec_runs:
+                if effect is not None:
+                    _use_strategy(effect, _effect_settings(settings, run))
+                for image in images:
+                    probe = probes[image.key]
+                    if probe.info.error:
+                        outcome, found = ImageRun(image.key, run.name, False, error=probe.info.error), None
+                    elif effect is None:
+                        outcome, found = ImageRun(image.key, run.name, False, error=f"not loaded: {load_error}"), None
+                    else:
+                        outcome, found = _process(effect, run, image, probe, settings, staging, out_dir)
+                    if not outcome.ok and not probe.info.error and effect is not None:
+                        log(f"{image.path} with {run.name}: {outcome.error}")
+                    outcomes[(image.key, run.name)] = outcome
+                    if found is not None:
+                        pictures[(image.key, run.name)] = found
+                    run_outcomes.setdefault(run.name, []).append(outcome)
+            peak = meter.stop(effect.device) if effect is not None else None
+            summaries += [_summary(run, run_outcomes.get(run.name, []), effect, load_error, peak)
+                          for run in spec_runs]
+        finally:
+            if effect is not None:
+                effect.close()
+
+    pairs: list[PairAgreement] = []
+    for image in images:
+        for a, b in itertools.combinations(runs, 2):
+            pa, pb = pictures.get((image.key, a.name)), pictures.get((image.key, b.name))
+            if pa is None or pb is None:
+                continue
+            rho = (agreement.spearman(pa.depth_small, pb.depth_small)
+                   if pa.depth_small is not None and pb.depth_small is not None else None)
+            pairs.append(PairAgreement(image.key, a.name, b.name, rho, agreement.mask_iou(pa.protect_small,
+                                                                                          pb.protect_small)))
+
+    for image in images:
+        probe = probes[image.key]
+        if probe.info.grid_path is None:
+            continue
+        rows = _grid_rows(probe, runs, outcomes, pictures)
+        height = probe.original_cell.shape[0]
+        grid.write_jpeg(staging / "grids" / f"{image.key}.jpg",
+                        grid.compose_grid(rows, settings.grid_cell_width, height))
+
+    plot_paths = (
+        plot_stage_times(summaries, staging / "plots" / "time_per_stage.png"),
+        plot_quality_vs_speed(summaries, staging / "plots" / "quality_vs_speed.png"),
+    )
+    result = CompareResult(
+        settings=settings,
+        images=tuple(probes[i.key].info for i in images),
+        runs=tuple(summaries),
+        outcomes=tuple(outcomes[(i.key, r.name)] for i in images for r in runs),
+        agreement=tuple(pairs),
+        out_dir=out_dir,
+        report_md=out_dir / "report.md",
+        report_html=out_dir / "report.html",
+        results_json=out_dir / "results.json",
+        plots=tuple(out_dir / p.relative_to(staging) for p in plot_paths),
+    )
+    write_reports(result, staging)
+    return result
