@@ -147,7 +147,7 @@ def test_scene_cut_restarts_without_blending_old_content(give_frames: bool) -> N
         assert not smoother.last_cut
     new_depth = with_random_scale_shift(other_scene(), rng, noise=0.01)[0]
     output = smoother.update(new_depth, solid_frame((30, 60, 220)) if give_frames else None)
-    assert smoother.last_cut
+    assert smoother.last_cut and smoother.last_cut_reason == ("frame" if give_frames else "depth")
     # the output is the new map after a positive affine map: nothing of the old scene remains
     assert leftover_of_old_content(new_depth, output) < 1e-4
     # and smoothing carries on normally in the new scene
@@ -180,7 +180,7 @@ def test_cut_seen_only_in_the_picture_restarts() -> None:
     similar = np.roll(static_scene(), 12, axis=1)  # another shot, same kind of layout
     new_depth = with_random_scale_shift(similar, rng, noise=0.01)[0]
     output = smoother.update(new_depth, solid_frame((30, 60, 220)))
-    assert smoother.last_cut
+    assert smoother.last_cut and smoother.last_cut_reason == "frame"
     assert leftover_of_old_content(new_depth, output) < 1e-4
     # guard: the same depth without the colour change is smoothed, not restarted
     smoother = DepthSmoother(SmoothingSettings(strength=0.9))
@@ -198,7 +198,7 @@ def test_size_change_restarts() -> None:
     smoother.update(with_random_scale_shift(static_scene(), rng, noise=0.01)[0])
     smaller = cv2.resize(static_scene(), (128, 72))
     output = smoother.update(smaller)
-    assert smoother.last_cut and output.shape == (72, 128)
+    assert smoother.last_cut and smoother.last_cut_reason == "size" and output.shape == (72, 128)
     assert np.corrcoef(output.ravel(), smaller.ravel())[0, 1] > 0.9999
 
 
@@ -299,6 +299,8 @@ def test_histogram_cut_detector() -> None:
     assert not detector.update(np.roll(noisy, 10, axis=1))  # content moves: same colours
     assert detector.update(255 - noisy)
     assert histogram_distance(colour_histogram(base), colour_histogram(base)) == pytest.approx(0.0, abs=1e-6)
+    big = cv2.resize(base, (1280, 720), interpolation=cv2.INTER_NEAREST)  # sampled on a grid
+    assert histogram_distance(colour_histogram(base), colour_histogram(big)) < 0.05
 
 
 # ---------------------------------------------------------------- focus puller

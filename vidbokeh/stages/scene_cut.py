@@ -6,16 +6,22 @@ so people moving in a static shot barely change them, while an edit to other con
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 HISTOGRAM_BITS_PER_CHANNEL = 3  # 8 levels per channel -> 512 joint RGB bins
 _HISTOGRAM_BINS = 1 << (3 * HISTOGRAM_BITS_PER_CHANNEL)
+_MAX_HISTOGRAM_PIXELS = 16384  # larger frames are sampled on a regular grid (same histogram, cheaper)
 
 
 def colour_histogram(frame_rgb: np.ndarray) -> np.ndarray:
-    """Normalised joint RGB histogram (512 bins, sums to 1) of a uint8 HxWx3 frame."""
+    """Normalised joint RGB histogram (512 bins, sums to 1) of a uint8 HxWx3 frame (any size)."""
     if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
         raise ValueError(f"expected a uint8 HxWx3 RGB frame, got {frame_rgb.dtype} {frame_rgb.shape}")
+    if frame_rgb.shape[0] * frame_rgb.shape[1] > _MAX_HISTOGRAM_PIXELS:  # big frame: sample a grid
+        stride = math.ceil(math.sqrt(frame_rgb.shape[0] * frame_rgb.shape[1] / _MAX_HISTOGRAM_PIXELS))
+        frame_rgb = frame_rgb[::stride, ::stride]
     shift = 8 - HISTOGRAM_BITS_PER_CHANNEL
     levels = (frame_rgb >> shift).astype(np.intp)
     bins = (levels[..., 0] << (2 * HISTOGRAM_BITS_PER_CHANNEL)) | (

@@ -166,6 +166,9 @@ class DepthSmoother:
         self._previous_alignment: tuple[float, float] | None = None
         self.last_cut = False
         """True when the latest update restarted the estimate (scene cut or size change)."""
+        self.last_cut_reason: str | None = None
+        """Why: "frame" (colour histogram jump), "depth" (the map no longer fits the estimate),
+        "size" (the map's size changed), or None when there was no cut."""
         self.last_alignment: Alignment | None = None
         """Fit of the latest map to the estimate (None on a restart or a degenerate map)."""
         self.last_motion_fraction = 0.0
@@ -177,6 +180,7 @@ class DepthSmoother:
         self._estimate = None
         self._previous_alignment = None
         self.last_cut = False
+        self.last_cut_reason = None
         self.last_alignment = None
         self.last_motion_fraction = 0.0
 
@@ -192,14 +196,16 @@ class DepthSmoother:
         frame_cut = self._cuts.update(frame_small) if frame_small is not None else False
         self.last_alignment = None
         self.last_motion_fraction = 0.0
+        self.last_cut, self.last_cut_reason = frame_cut, "frame" if frame_cut else None
         if not self.settings.enabled:
-            self.last_cut = frame_cut
             return depth
         estimate = self._estimate
         if estimate is None:
-            return self._restart(depth, cut=False)
-        if frame_cut or estimate.shape != depth.shape:
-            return self._restart(depth, cut=True)
+            return self._restart(depth, reason=None)
+        if frame_cut:
+            return self._restart(depth, reason="frame")
+        if estimate.shape != depth.shape:
+            return self._restart(depth, reason="size")
 
         flat_depth = depth.reshape(-1)
         samples = self._sample_index
@@ -210,22 +216,20 @@ class DepthSmoother:
         if not finite.all():
             depth_samples, estimate_samples = depth_samples[finite], estimate_samples[finite]
         if depth_samples.size < 16:
-            self.last_cut = False
             return estimate.copy()  # nothing usable in this map: hold the estimate
         alignment = fit_scale_shift(depth_samples, estimate_samples, self.settings.fit_iterations,
                                     self._previous_alignment)
         if alignment is None:
             if _spread(estimate_samples.astype(np.float64)) <= _EPS:
-                return self._restart(depth, cut=True)  # flat estimate: nothing to align to
-            self.last_cut = False
+                return self._restart(depth, reason="depth")  # flat estimate: nothing to align to
             return estimate.copy()  # flat new map: it carries no depth, keep the estimate
         spread = _spread(estimate_samples.astype(np.float64))
         gate_low = max(self.settings.motion_sigmas * alignment.residual_sigma,
-                       self.settings.motion_floor * spread)
+                       self.settings.motion_floor * spread, 1e-6 * spread)
         sample_residual = np.abs(alignment.scale * depth_samples + alignment.shift - estimate_samples)
         outlier_fraction = float(np.mean(sample_residual > 2.0 * gate_low))
         if alignment.scale <= 0 or outlier_fraction > self.settings.cut_outlier_fraction:
-            return self._restart(depth, cut=True)
+            return self._restart(depth, reason="depth")
         self._previous_alignment = (alignment.scale, alignment.shift)
         self.last_alignment = alignment
 
@@ -250,14 +254,13 @@ class DepthSmoother:
         blended *= history
         blended += aligned
         self._estimate = blended
-        self.last_cut = False
         return blended.copy()
 
     def _gate_window(self, shape: tuple[int, ...]) -> int:
         window = int(round(min(shape) * self.settings.motion_window))
         return window | 1 if window > 1 else 1
 
-    def _restart(self, depth: np.ndarray, cut: bool) -> np.ndarray:
+    def _restart(self, depth: np.ndarray, reason: str | None) -> np.ndarray:
         """Start a new estimate from `depth`, keeping the old estimate's range when there was one."""
         previous = self._estimate
         fresh = depth.copy()
@@ -277,7 +280,7 @@ class DepthSmoother:
         self._sample_index = self._sample_positions(fresh.shape)
         self._estimate = fresh
         self._previous_alignment = None
-        self.last_cut = cut
+        self.last_cut, self.last_cut_reason = reason is not None, reason
         return fresh.copy()
 
     def _sample_positions(self, shape: tuple[int, ...]) -> np.ndarray:
