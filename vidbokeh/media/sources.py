@@ -52,6 +52,7 @@ class Frame:
     time: float  # pts in seconds
     capture_time: float  # time.monotonic() when the frame left the decoder
     rotation: int = 0  # rotation that was applied to make rgb upright (0 when upright=False)
+    duration: int | None = None  # display duration in time_base units, when the container says
 
 
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -194,6 +195,7 @@ class _DecodingSource:
                 time=float(pts * tb),
                 capture_time=time.monotonic(),
                 rotation=rotation,
+                duration=int(vf.duration) if vf.duration else None,
             )
             self.frames_read += 1
             yield frame
@@ -343,4 +345,5 @@ class CameraSource(_DecodingSource):
                 time=frame.time,
                 capture_time=time.monotonic(),
                 rotation=frame.rotation,
+                duration=frame.duration,
             )
