@@ -501,3 +501,212 @@ class VideoFileSink:
     @property
     def state(self) -> str:
         return self._state
+
+
+# --------------------------------------------------------------------------- preview window
+
+
+def display_problem() -> str | None:
+    """Why an OpenCV window cannot open here (None if it can).
+
+    OpenCV's Qt build aborts the whole process when no platform plugin initialises,
+    so this is checked from the environment and, when that looks fine, in a child process.
+    """
+    import platform
+    import subprocess
+    import sys
+
+    if platform.system() != "Linux":
+        return None
+    qpa = os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] or "xcb"
+    try:
+        import cv2
+
+        plugins = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
+    except ImportError:
+        return "OpenCV is not installed"
+    if plugins.is_dir() and not any(plugins.glob(f"libq{qpa}.so*")):
+        return f"OpenCV's Qt has no '{qpa}' platform plugin (QT_QPA_PLATFORM={qpa})"
+    if qpa == "xcb" and not os.environ.get("DISPLAY"):
+        return "no display (DISPLAY is not set)"
+    if qpa.startswith("wayland") and not os.environ.get("WAYLAND_DISPLAY"):
+        return "no display (WAYLAND_DISPLAY is not set)"
+    probe_code = "import cv2; cv2.namedWindow('vidbokeh-probe'); cv2.destroyAllWindows()"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe_code], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "the display did not answer"
+    if done.returncode != 0:
+        return "OpenCV could not open a window on this display"
+    return None
+
+
+class PreviewSink:
+    """Show frames in an OpenCV window; `write` returns the key pressed (-1 for none).
+
+    Closing the window counts as pressing `quit_key`. `gui` is the OpenCV module by
+    default; tests pass a stand-in with the same five functions.
+    """
+
+    def __init__(self, title: str = "vidbokeh", *, wait_ms: int = 1, quit_key: str = "q",
+                 gui: Any | None = None, check_display: bool = True) -> None:
+        self.title = title
+        self.wait_ms = max(1, int(wait_ms))
+        self.quit_key = ord(quit_key)
+        self._gui = gui
+        self._check = check_display and gui is None
+        self._open = False
+        self.frames_shown = 0
+
+    def open(self) -> "PreviewSink":
+        if self._open:
+            return self
+        if self._check:
+            problem = display_problem()
+            if problem:
+                raise UsageError(f"cannot open the preview window: {problem}; use --no-preview")
+        if self._gui is None:
+            import cv2
+
+            self._gui = cv2
+        try:
+            self._gui.namedWindow(self.title, getattr(self._gui, "WINDOW_NORMAL", 0))
+        except Exception as exc:
+            raise UsageError(f"cannot open the preview window: {exc}; use --no-preview") from exc
+        self._open = True
+        return self
+
+    def __enter__(self) -> "PreviewSink":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
+              duration: int | None = None, *, lines: tuple[str, ...] = ()) -> int:
+        """Show one RGB frame with optional text `lines` (fps, latency...); return the key code or -1."""
+        if not self._open:
+            self.open()
+        gui = self._gui
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
+        if lines:
+            scale = max(0.4, bgr.shape[0] / 900)
+            for i, text in enumerate(lines):
+                org = (10, int((i + 1) * 26 * scale + 6))
+                gui.putText(bgr, text, org, 0, scale, (0, 0, 0), 3, 16)
+                gui.putText(bgr, text, org, 0, scale, (255, 255, 255), 1, 16)
+        gui.imshow(self.title, bgr)
+        key = int(gui.waitKey(self.wait_ms))
+        self.frames_shown += 1
+        try:
+            visible = gui.getWindowProperty(self.title, getattr(gui, "WND_PROP_VISIBLE", 4))
+        except Exception:
+            visible = 1
+        if visible is not None and visible < 1:
+            return self.quit_key  # the user closed the window
+        return key & 0xFF if key >= 0 else -1
+
+    def close(self) -> None:
+        if self._open and self._gui is not None:
+            try:
+                self._gui.destroyWindow(self.title)
+                self._gui.waitKey(1)
+            except Exception:
+                pass
+        self._open = False
+
+
+# --------------------------------------------------------------------------- virtual camera
+
+
+class VirtualCameraSink:
+    """Send frames to a virtual camera (pyvirtualcam, an optional extra) for video calls.
+
+    `backend` builds the camera: pyvirtualcam.Camera by default (imported only here);
+    tests pass a stand-in with the same call signature returning an object with
+    send(rgb), close() and a `device` attribute.
+    """
+
+    def __init__(self, width: int, height: int, fps: float, *, device: str | None = None,
+                 backend: Callable[..., Any] | None = None) -> None:
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.device_request = device
+        self._backend = backend
+        self._camera: Any = None
+        self.frames_sent = 0
+
+    def open(self) -> "VirtualCameraSink":
+        if self._camera is not None:
+            return self
+        backend = self._backend
+        kwargs: dict[str, Any] = {}
+        if backend is None:
+            try:
+                import pyvirtualcam
+            except ImportError:
+                raise UsageError(
+                    "--virtual-camera needs pyvirtualcam: pip install 'vidbokeh[virtualcam]' "
+                    "(and v4l2loopback on Linux, OBS on Windows/macOS)"
+                ) from None
+            backend = pyvirtualcam.Camera
+            kwargs["fmt"] = pyvirtualcam.PixelFormat.RGB
+        try:
+            self._camera = backend(self.width, self.height, self.fps, device=self.device_request, **kwargs)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise OutputError(f"virtual camera unavailable: {exc}") from exc
+        return self
+
+    @property
+    def device(self) -> str | None:
+        return getattr(self._camera, "device", None)
+
+    def __enter__(self) -> "VirtualCameraSink":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
+              duration: int | None = None) -> None:
+        if self._camera is None:
+            self.open()
+        if rgb.shape[:2] != (self.height, self.width):
+            import cv2
+
+            rgb = cv2.resize(rgb, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        try:
+            self._camera.send(np.ascontiguousarray(rgb))
+        except (RuntimeError, OSError) as exc:
+            raise OutputError(f"virtual camera {self.device or ''}: send failed: {exc}") from exc
+        self.frames_sent += 1
+
+    def close(self) -> None:
+        if self._camera is not None:
+            try:
+                self._camera.close()
+            except Exception:
+                pass
+            self._camera = None
+
+
+# --------------------------------------------------------------------------- null
+
+
+class NullSink:
+    """Discards frames (benchmarks, --no-preview without --output); counts them."""
+
+    def __init__(self) -> None:
+        self.frames_written = 0
+
+    def __enter__(self) -> "NullSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
+              duration: int | None = None) -> None:
+        self.frames_written += 1
+
+    def close(self) -> None:
+        pass
