@@ -74,7 +74,7 @@ def test_alignment_recovers_known_scale_and_shift_with_20_percent_outliers(outli
             source[outliers] = source.mean() + 20 * source.std() * rng.uniform(-1, 1, outliers.size)
         elif outlier_kind == "shifted_region":  # a moving object: a fifth of the map changed depth
             source.reshape(HEIGHT, WIDTH)[:, : WIDTH // 5] += 2.0 * source.std()
-        samples = rng.choice(truth.size, 4096, replace=False)
+        samples = rng.choice(truth.size, SmoothingSettings().fit_samples, replace=False)
         fit = fit_scale_shift(source[samples], truth[samples])
         assert fit is not None
         worst_scale_error = max(worst_scale_error, abs(fit.scale / scale - 1.0))

@@ -34,7 +34,7 @@ class SmoothingSettings:
 
     strength: float = 0.8
     """Weight of the history in the exponential average of depth, in [0, 1). 0 = passthrough."""
-    fit_samples: int = 4096
+    fit_samples: int = 2048
     """Pixels (a fixed pseudo-random subsample) used to fit the scale and shift."""
     fit_iterations: int = 12
     """Most iteratively reweighted (Tukey biweight) least-squares passes; it stops earlier once
