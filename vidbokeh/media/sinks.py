@@ -35,7 +35,7 @@ from av.video.reformatter import VideoReformatter
 from vidbokeh.errors import InputError, OutputError, UsageError
 from vidbokeh.media.atomic import check_output_path, commit_temp, remove_quietly, temp_path_for
 from vidbokeh.media.probe import MUXER_OWNED_KEYS, VideoInfo
-from vidbokeh.media.sources import stored
+from vidbokeh.media.sources import COLOR_FLAGS, stored
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 #: Encoders whose 4:2:0 mode accepts odd frame sizes.
@@ -412,6 +412,7 @@ class VideoFileSink:
             format=self.pix_fmt,
             dst_colorspace=self.info.colorspace if self.info.colorspace != 2 else None,
             dst_color_range=self.info.color_range or None,
+            interpolation=COLOR_FLAGS,
         )
         frame.pts = enc_pts
         frame.time_base = tb

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from vidbokeh.errors import InputError
 from vidbokeh.media.probe import (
@@ -67,9 +68,17 @@ def stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, -k)) if k else rgb
 
 
-def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+#: swscale flags for RGB <-> YUV both ways. The default (bicubic, fast rounding, chroma not
+#: interpolated) darkens a decode + encode round trip by ~1.2 levels on average; accurate
+#: rounding with full chroma interpolation makes it unbiased (measured: mean -1.17 -> +0.01,
+#: mean |error| 2.6 -> 1.9 at 720p) for ~1.7 ms more per 720p decode.
+COLOR_FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+def to_rgb(frame: av.VideoFrame, reformatter: VideoReformatter | None = None) -> np.ndarray:
     """Any pixel format (8/10-bit YUV, full or limited range) -> uint8 RGB, per the frame's colour tags."""
-    return frame.to_ndarray(format="rgb24")
+    reformatter = reformatter or VideoReformatter()
+    return reformatter.reformat(frame, format="rgb24", interpolation=COLOR_FLAGS).to_ndarray()
 
 
 class _DecodingSource:
@@ -87,6 +96,7 @@ class _DecodingSource:
         self.truncated = False
         self.frames_read = 0
         self._closed = False
+        self._reformatter = VideoReformatter()
 
     # -- lifecycle
     def __enter__(self):
@@ -179,7 +189,7 @@ class _DecodingSource:
                 pts = last_pts + 1
             last_pts = pts
             try:
-                rgb = to_rgb(vf)
+                rgb = to_rgb(vf, self._reformatter)
             except (av.FFmpegError, ValueError):
                 self.skipped += 1
                 continue
