@@ -25,6 +25,9 @@ from vidbokeh.stages.scene_cut import SceneCutDetector
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation for Gaussian data
 _TUKEY_C = 4.685  # Tukey biweight tuning constant (95% efficiency on Gaussian residuals)
 _EPS = 1e-12
+_LMEDS_PAIRS = 48  # sample pairs tried as starting lines for the robust fit
+_LMEDS_PROBE = 256  # samples on which each starting line's median residual is measured
+_LMEDS_SEED = 20261126
 _FOCUS_ARRIVED = 1e-4  # focus this close to its goal (focus units) has arrived and stops
 
 
@@ -101,13 +104,37 @@ def _spread(values: np.ndarray) -> float:
     return spread if spread > _EPS else float(np.std(values))
 
 
+def _least_median_start(source: np.ndarray, target: np.ndarray, source_spread: float,
+                        candidates: list[tuple[float, float]]) -> tuple[float, float]:
+    """Pick a starting (scale, shift) by least median of absolute residuals (LMedS).
+
+    Besides the given candidates, lines through pairs of samples far apart in `source` are tried,
+    so a start exists that ignores up to half the samples (a moving region, wild values), where a
+    median/spread match alone can start IRLS in the wrong basin.
+    """
+    rng = np.random.default_rng(_LMEDS_SEED)  # fixed: the same input always gives the same fit
+    first = rng.integers(0, source.size, _LMEDS_PAIRS * 4)
+    second = rng.integers(0, source.size, _LMEDS_PAIRS * 4)
+    gap = source[second] - source[first]
+    far = np.flatnonzero(np.abs(gap) > 0.5 * source_spread)[:_LMEDS_PAIRS]
+    pair_scales = (target[second[far]] - target[first[far]]) / gap[far]
+    pair_shifts = target[first[far]] - pair_scales * source[first[far]]
+    scales = np.concatenate([[c[0] for c in candidates], pair_scales])
+    shifts = np.concatenate([[c[1] for c in candidates], pair_shifts])
+    probe = rng.integers(0, source.size, min(source.size, _LMEDS_PROBE))
+    residual = scales[:, None] * source[probe][None, :] + shifts[:, None] - target[probe][None, :]
+    best = int(np.argmin(np.median(np.abs(residual), axis=1)))
+    return float(scales[best]), float(shifts[best])
+
+
 def fit_scale_shift(source: np.ndarray, target: np.ndarray, iterations: int = 12,
                     initial: tuple[float, float] | None = None) -> Alignment | None:
     """Robustly fit `target ~ scale * source + shift` (1-D float arrays of equal length).
 
-    Starts from matching the medians and spreads (and `initial`, if given and better), then runs
-    Tukey-biweight iteratively reweighted least squares until the scale changes by less than
-    1e-4 (relative) or `iterations` passes are done. Returns None when the source carries no
+    Starts from the best by least median of residuals among: matching medians and spreads,
+    `initial` (e.g. the previous frame's fit) and lines through random far-apart sample pairs;
+    then runs Tukey-biweight iteratively reweighted least squares until the scale changes by less
+    than 1e-4 (relative) or `iterations` passes are done. Returns None when the source carries no
     information (constant) or the target has no spread to align to.
     """
     source = np.asarray(source, np.float64)
@@ -115,13 +142,11 @@ def fit_scale_shift(source: np.ndarray, target: np.ndarray, iterations: int = 12
     source_spread, target_spread = _spread(source), _spread(target)
     if source_spread <= _EPS * max(1.0, abs(float(np.median(source)))) or target_spread <= _EPS:
         return None
-    scale = target_spread / source_spread
-    shift = float(np.median(target)) - scale * float(np.median(source))
+    spread_scale = target_spread / source_spread
+    candidates = [(spread_scale, float(np.median(target)) - spread_scale * float(np.median(source)))]
     if initial is not None and all(math.isfinite(v) for v in initial):
-        def median_error(candidate: tuple[float, float]) -> float:
-            return float(np.median(np.abs(candidate[0] * source + candidate[1] - target)))
-        if median_error(initial) < median_error((scale, shift)):
-            scale, shift = initial
+        candidates.append((float(initial[0]), float(initial[1])))
+    scale, shift = _least_median_start(source, target, source_spread, candidates)
 
     weights = np.ones_like(source)
     for _ in range(iterations):
