@@ -198,7 +198,7 @@ class _AudioCopier:
             try:
                 mux(packet)
                 self.copied_packets += 1
-            except av.ValueError:  # e.g. non-monotonic dts in damaged input: drop, keep going
+            except ValueError:  # av.ArgumentError (EINVAL), e.g. non-monotonic dts in damaged input: drop, keep going
                 self.dropped_packets += 1
             return
         try:
