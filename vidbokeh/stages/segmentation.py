@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import cv2
 import numpy as np
@@ -22,6 +22,10 @@ from vidbokeh.stages.faces import Face
 
 @dataclass(frozen=True)
 class SegmenterSettings:
+    # "video": frames come with increasing timestamps (checked). The selfie model keeps no state
+    # between frames, and one frame takes several model runs (tiles, crops), so MediaPipe itself
+    # always runs in its IMAGE mode.
+    running_mode: Literal["image", "video"] = "image"
     tile: bool = True  # first pass on square tiles instead of the squashed whole frame
     tile_overlap: float = 0.25  # minimum overlap between neighbouring tiles (fraction of a side)
     refine: bool = True  # second pass on a crop around each person
@@ -29,9 +33,12 @@ class SegmenterSettings:
     seed_threshold: float = 0.5  # first-pass probability that counts as person when finding crops
     min_person_frac: float = 0.002  # smaller regions (fraction of the image) are ignored
     crop_margin: float = 0.25  # extra room around a person's box, fraction of its larger side
+    upside_down: bool = True  # the crop pass also looks at the crop turned 180 degrees
     refine_max_frac: float = 0.6  # a person box wider/taller than this fraction is not re-cropped
 
     def __post_init__(self) -> None:
+        if self.running_mode not in ("image", "video"):
+            raise UsageError(f"unknown running mode {self.running_mode!r}")
         if self.max_people < 0:
             raise UsageError("max_people must be >= 0")
         if not 0.0 < self.seed_threshold < 1.0:
@@ -56,13 +63,25 @@ class PersonSegmenter:
     ) -> None:
         self.settings = settings
         self._closed = False
+        self._last_ts: int | None = None
         self._segmenter = _create_mediapipe(model_path, progress)
 
-    def segment(self, rgb: np.ndarray, faces: Sequence[Face] = ()) -> np.ndarray:
-        """Person probability at the image's resolution; ``faces`` add crops for people the
-        whole-frame pass missed (e.g. a small person whose face was found)."""
+    def segment(
+        self, rgb: np.ndarray, timestamp_ms: int | None = None, faces: Sequence[Face] = ()
+    ) -> np.ndarray:
+        """Person probability at the image's resolution.
+
+        ``timestamp_ms`` is required in video mode and must increase. ``faces`` add crops for
+        people the whole-frame pass missed (e.g. a small person whose face was found).
+        """
         if self._closed:
             raise RuntimeError("PersonSegmenter is closed")
+        if self.settings.running_mode == "video":
+            if timestamp_ms is None:
+                raise UsageError("video mode needs a timestamp_ms per frame")
+            if self._last_ts is not None and timestamp_ms <= self._last_ts:
+                raise UsageError(f"timestamps must increase ({timestamp_ms} after {self._last_ts})")
+            self._last_ts = int(timestamp_ms)
         image = _as_rgb_uint8(rgb)
         prob = self._first_pass(image)
         if not self.settings.refine or self.settings.max_people == 0:
@@ -73,7 +92,13 @@ class PersonSegmenter:
             x0, y0, x1, y1 = box
             if (x1 - x0) > self.settings.refine_max_frac * w and (y1 - y0) > self.settings.refine_max_frac * h:
                 continue  # already large in the frame: the first pass saw it well
-            crop_prob = self._run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+            crop_prob = self._run(crop)
+            if self.settings.upside_down:
+                # The selfie model was trained on upright people; a dancer on their hands loses
+                # their legs. The crop turned over finds them; either answer counts.
+                turned = self._run(np.ascontiguousarray(crop[::-1, ::-1]))[::-1, ::-1]
+                crop_prob = np.maximum(crop_prob, turned)
             # Inside the crop the finer answer wins; a band at the crop's border blends back into
             # the coarse one so a person cut by the crop does not end in a hard seam.
             weight = _inner_weight(y1 - y0, x1 - x0, at_edge=(y0 == 0, y1 == h, x0 == 0, x1 == w))
