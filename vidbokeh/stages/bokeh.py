@@ -1,0 +1,461 @@
+"""Lens blur renderer: layered disc (or polygon) kernels, premultiplied, far-to-near.
+
+Public API (all maps HxW, images HxWx3, same H and W):
+
+    render_bokeh(rgb, coc, protect=None, settings=BokehSettings()) -> uint8 HxWx3
+        rgb      uint8 HxWx3, or float in [0, 1] (RGBA: split the alpha off before, re-attach after).
+        coc      float32 HxW, SIGNED circle-of-confusion radius in pixels (see focus.coc_map):
+                 |coc| is the blur radius, 0 = sharp; coc > 0 lies behind the focus plane,
+                 coc < 0 in front of it. A map without negative values is simply "background".
+        protect  float32 HxW in [0, 1] or None; the output is ``protect * input + (1 - protect) *
+                 blurred``, and bit-exactly the input where protect == 1. Pixels with protect >=
+                 ``settings.protect_exclusion`` never feed the blur (no halo around the subject).
+    render_uniform(rgb, radius_px, protect, settings=BokehSettings()) -> uint8 HxWx3
+        The fast two-layer path (no depth): everything is blurred with one disc of ``radius_px``
+        from the unprotected pixels only, then the input is composited over it with ``protect``.
+    disc_kernel(radius, blades=None, rotation_deg=0.0) -> float32 kernel summing to 1.
+    layer_radii(max_radius, settings) -> the blur radius of every layer (index 0 = sharp).
+
+How it works. The signed CoC is mapped to a continuous layer coordinate g (steps of
+``layer_step`` px for small radii, geometric with ``layer_ratio`` above); each pixel belongs to the
+two nearest integer layers with linear weights, so the blur grows smoothly with the CoC (no
+banding). Every blurred layer is premultiplied colour + alpha and blurred as such (normalised
+convolution), so it holds only its own pixels: the sharp subject never smears into the background
+(no halo) and what nearer layers hide is filled from the farther layers' own pixels. Layers are
+composited with "over" far to near (largest positive CoC first); the sharp layer (|coc| < 1 px) is
+the input itself; foreground layers (negative CoC) go over it, nearest last.
+
+Cost. Blurred layers are built at half resolution or coarser: a layer of radius r is blurred at
+pyramid level j (image / 2**j) where r / 2**j <= ``lowres_radius``, then upsampled, so the cost per
+layer is bounded whatever the radius. Only per-pixel weights and the final blends run at full
+resolution. ``full_resolution=True`` computes everything at full size (slow reference).
+
+``highlight_bloom`` blurs in linear light with an invertible per-channel boost of the brightest
+values (x + k (x - t)^2 above t), so point lights spread into bright bokeh discs while pixels that
+are not blurred map back to themselves.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from vidbokeh.errors import InputError, UsageError
+
+__all__ = ["BokehSettings", "render_bokeh", "render_uniform", "disc_kernel", "layer_radii"]
+
+_GAMMA = 2.2
+_EPS = 1e-6
+_FILL_EPS = 1e-3  # weight of a pixel's own colour where no blurred layer reaches it
+
+
+@dataclass(frozen=True)
+class BokehSettings:
+    """How the blur is drawn (how much is the CoC map's job, see focus.FocusSettings)."""
+
+    aperture_blades: int | None = None  # None: circular aperture; N >= 3: regular N-gon
+    aperture_rotation_deg: float = 0.0  # rotation of the polygon (a vertex at this angle)
+    highlight_bloom: bool = False  # blur in linear light and boost highlights into bright discs
+    bloom_threshold: float = 0.7  # linear-light value above which a channel counts as highlight
+    bloom_gain: float = 6.0  # what a pure white channel is worth while blurring (1 = no boost)
+    layer_step: float = 1.0  # px between the first (small-radius) layers
+    layer_ratio: float = 1.4  # radius ratio between consecutive larger layers
+    max_layers: int = 24  # cap on blurred layers on each side of the focus plane
+    lowres_radius: float = 3.0  # largest kernel radius (px) at the level a layer is blurred at
+    full_resolution: bool = False  # blur every layer at full size (slow; a quality reference)
+    protect_exclusion: float = 0.5  # pixels with protect >= this never feed a blurred layer
+
+    def __post_init__(self) -> None:
+        if self.aperture_blades is not None and self.aperture_blades < 3:
+            raise UsageError(f"aperture_blades must be >= 3 or None, got {self.aperture_blades}")
+        if not self.layer_ratio > 1.0:
+            raise UsageError(f"layer_ratio must be > 1, got {self.layer_ratio}")
+        if not self.layer_step > 0.0:
+            raise UsageError(f"layer_step must be > 0, got {self.layer_step}")
+        if self.max_layers < 1:
+            raise UsageError(f"max_layers must be >= 1, got {self.max_layers}")
+        if not self.lowres_radius >= 1.0:
+            raise UsageError(f"lowres_radius must be >= 1, got {self.lowres_radius}")
+        if not 0.0 < self.bloom_threshold < 1.0:
+            raise UsageError(f"bloom_threshold must be in (0, 1), got {self.bloom_threshold}")
+        if not self.bloom_gain >= 1.0:
+            raise UsageError(f"bloom_gain must be >= 1, got {self.bloom_gain}")
+        if not 0.0 < self.protect_exclusion <= 1.0:
+            raise UsageError(f"protect_exclusion must be in (0, 1], got {self.protect_exclusion}")
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@lru_cache(maxsize=512)
+def _kernel_cached(radius_milli: int, blades: int | None, rotation_milli: int) -> np.ndarray:
+    radius = radius_milli / 1000.0
+    half = int(math.ceil(radius))
+    sub = 8  # supersampling per pixel side: the kernel changes continuously with the radius
+    offsets = (np.arange(sub, dtype=np.float64) + 0.5) / sub - 0.5
+    axis = (np.arange(-half, half + 1, dtype=np.float64)[:, None] + offsets[None, :]).ravel()
+    ys, xs = np.meshgrid(axis, axis, indexing="ij")
+    if blades is None:
+        inside = xs * xs + ys * ys <= radius * radius
+    else:
+        inside = np.ones_like(xs, dtype=bool)
+        apothem = radius * math.cos(math.pi / blades)
+        rotation = math.radians(rotation_milli / 1000.0)
+        for i in range(blades):
+            normal = rotation + (i + 0.5) * 2.0 * math.pi / blades
+            inside &= xs * math.cos(normal) + ys * math.sin(normal) <= apothem
+    size = 2 * half + 1
+    cover = inside.reshape(size, sub, size, sub).mean(axis=(1, 3))
+    if cover.sum() <= 0.0:  # radius far below a pixel
+        cover[half, half] = 1.0
+    kernel = (cover / cover.sum()).astype(np.float32)
+    kernel.setflags(write=False)
+    return kernel
+
+
+def disc_kernel(radius: float, blades: int | None = None, rotation_deg: float = 0.0) -> np.ndarray:
+    """Anti-aliased disc (or regular polygon of circumradius ``radius``) kernel summing to 1.
+
+    Polygon vertices sit at ``rotation_deg + k * 360 / blades`` degrees (x right, y down).
+    """
+    if not radius >= 0:
+        raise UsageError(f"kernel radius must be >= 0, got {radius}")
+    return _kernel_cached(int(round(radius * 1000)), blades, int(round(rotation_deg * 1000)))
+
+
+def _filter(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve with reflecting borders, also when the kernel is larger than the image."""
+    h, w = img.shape[:2]
+    half = kernel.shape[0] // 2
+    if half == 0:
+        return img
+    if half < h and half < w:
+        return cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    pads = ((half, half), (half, half)) + ((0, 0),) * (img.ndim - 2)
+    padded = np.pad(img, pads, mode="symmetric")
+    out = cv2.filter2D(padded, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    return out[half:half + h, half:half + w]
+
+
+def _down(img: np.ndarray, levels: int) -> np.ndarray:
+    for _ in range(levels):
+        h, w = img.shape[:2]
+        img = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def _up(img: np.ndarray, levels: int) -> np.ndarray:
+    for _ in range(levels):
+        h, w = img.shape[:2]
+        img = cv2.resize(img, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
+# --------------------------------------------------------------------------- colour
+
+
+_UNIT = np.arange(256, dtype=np.float64) / 255.0
+
+
+class _Tone:
+    """Display values <-> the values that are blurred (linear light with highlight boost, or as is)."""
+
+    def __init__(self, settings: BokehSettings):
+        self.bloom = settings.highlight_bloom
+        self.t = settings.bloom_threshold
+        self.k = (settings.bloom_gain - 1.0) / (1.0 - self.t) ** 2
+        table = self._forward_np(_UNIT).astype(np.float32)
+        # 4-channel LUT: colour channels transformed, the alpha channel (255) maps to 1
+        self.lut4 = np.stack([table, table, table, _UNIT.astype(np.float32)], axis=-1).reshape(1, 256, 4)
+
+    def _forward_np(self, unit: np.ndarray) -> np.ndarray:
+        if not self.bloom:
+            return unit
+        lin = unit ** _GAMMA
+        excess = np.maximum(lin - self.t, 0.0)
+        return lin + self.k * excess * excess
+
+    def rgba(self, original: np.ndarray, unit: np.ndarray | None) -> np.ndarray:
+        """Working RGBA float32 (alpha 1) from the uint8 image, or from float input when given."""
+        if unit is None:
+            return cv2.LUT(cv2.cvtColor(original, cv2.COLOR_RGB2RGBA), self.lut4)
+        work = self._forward_np(unit).astype(np.float32)
+        return cv2.cvtColor(work, cv2.COLOR_RGB2RGBA)
+
+    def to_display_u8(self, work: np.ndarray) -> np.ndarray:
+        """Working RGB float32 -> display uint8."""
+        if self.bloom:
+            excess = np.maximum(work - self.t, 0.0)
+            root = np.sqrt(1.0 + (4.0 * self.k) * excess)
+            lin = np.minimum(work, self.t) + (root - 1.0) * (1.0 / (2.0 * self.k))
+            work = np.power(np.maximum(lin, 0.0), 1.0 / _GAMMA)
+        return cv2.convertScaleAbs(work, alpha=255.0)
+
+
+def _as_image(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 original, float input in [0, 1] or None for uint8 input)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InputError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
+    if rgb.dtype == np.uint8:
+        return np.ascontiguousarray(rgb), None
+    if np.issubdtype(rgb.dtype, np.floating):
+        unit = np.clip(np.nan_to_num(rgb.astype(np.float32)), 0.0, 1.0)
+        return (unit * 255.0 + 0.5).astype(np.uint8), unit
+    raise InputError(f"expected uint8 or float RGB, got {rgb.dtype}")
+
+
+def _as_map(name: str, arr: np.ndarray | None, shape: tuple[int, int], lo: float, hi: float) -> np.ndarray | None:
+    if arr is None:
+        return None
+    arr = np.asarray(arr)
+    if arr.shape != shape:
+        raise InputError(f"{name} must have shape {shape}, got {arr.shape}")
+    return np.clip(np.nan_to_num(arr.astype(np.float32)), lo, hi)
+
+
+def _feed(protect: np.ndarray | None, shape: tuple[int, int], settings: BokehSettings) -> np.ndarray:
+    """Weight (0..1) with which each pixel may feed a blurred layer: 0 for protected pixels."""
+    if protect is None:
+        return np.ones(shape, np.float32)
+    return np.clip(1.0 - protect * (1.0 / settings.protect_exclusion), 0.0, 1.0)
+
+
+def _blend(a: np.ndarray, b: np.ndarray, weight_a: np.ndarray) -> np.ndarray:
+    """a * weight_a + b * (1 - weight_a) for uint8 images; exactly a where weight_a == 1."""
+    weight_a = np.ascontiguousarray(weight_a, dtype=np.float32)
+    return cv2.blendLinear(a, b, weight_a, 1.0 - weight_a)
+
+
+def _normalise(acc: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA -> RGB colour; where nothing was accumulated, the fallback's colour."""
+    blended = acc + _FILL_EPS * fallback
+    alpha = cv2.extractChannel(blended, 3)
+    colour = cv2.divide(blended, cv2.merge([alpha, alpha, alpha, alpha]))
+    return cv2.cvtColor(colour, cv2.COLOR_RGBA2RGB)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _layer_constants(settings: BokehSettings) -> tuple[float, float, float]:
+    log_ratio = math.log(settings.layer_ratio)
+    knee = max(settings.layer_step, settings.layer_step / log_ratio)  # linear below, geometric above
+    return settings.layer_step, knee, log_ratio
+
+
+def _layer_coordinate(radius: np.ndarray, settings: BokehSettings) -> np.ndarray:
+    """Continuous layer index of non-negative radii: r / step below the knee, logarithmic above."""
+    step, knee, log_ratio = _layer_constants(settings)
+    radius = np.ascontiguousarray(radius, dtype=np.float32)
+    shape = radius.shape
+    linear = np.minimum(radius, knee) * (1.0 / step)
+    logs = np.log(np.maximum(radius, knee) * (1.0 / knee))
+    return linear + logs * (1.0 / log_ratio)
+
+
+def _radius_of_layer(g: np.ndarray, settings: BokehSettings) -> np.ndarray:
+    step, knee, log_ratio = _layer_constants(settings)
+    g_knee = knee / step
+    return np.where(g <= g_knee, g * step, knee * np.exp((g - g_knee) * log_ratio))
+
+
+def _top_layer(max_radius: float, settings: BokehSettings) -> int:
+    g = float(_layer_coordinate(np.array([[max_radius]], np.float32), settings)[0, 0])
+    return max(1, min(int(math.ceil(g - 1e-4)), settings.max_layers))
+
+
+def layer_radii(max_radius: float, settings: BokehSettings = BokehSettings()) -> np.ndarray:
+    """Blur radius of each layer used for CoC up to ``max_radius`` (index 0 = the sharp layer)."""
+    return _radius_of_layer(np.arange(_top_layer(max_radius, settings) + 1, dtype=np.float64), settings)
+
+
+def _level_for(radius: float, base: int, max_level: int, settings: BokehSettings) -> int:
+    """Pyramid level a layer of this radius is blurred at (radius / 2**level <= lowres_radius)."""
+    cap = settings.lowres_radius * (2.0 if settings.aperture_blades else 1.0)
+    wanted = 0 if radius <= cap else int(math.ceil(math.log2(radius / cap) - 1e-9))
+    return min(max(wanted, base), max_level)
+
+
+def _levels_setup(h: int, w: int, max_radius: float, settings: BokehSettings) -> tuple[int, int]:
+    """(base level for all blurred layers, deepest level), limited by the image size."""
+    max_level = 0 if settings.full_resolution else int(math.floor(math.log2(min(h, w))))
+    base = 0 if max_level == 0 else 1
+    return base, _level_for(max_radius, base, max_level, settings)
+
+
+def _pad(img: np.ndarray, multiple: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return img
+    return cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REFLECT)
+
+
+def _blur_layer(layer: np.ndarray, radius: float, from_level: int, level: int, settings: BokehSettings) -> np.ndarray:
+    """Blur a premultiplied layer given at ``from_level``; result at ``level``."""
+    small = _down(layer, level - from_level)
+    kernel = disc_kernel(radius / 2**level, settings.aperture_blades, settings.aperture_rotation_deg)
+    return _filter(small, kernel)
+
+
+def _over(top: np.ndarray, below: np.ndarray | None) -> np.ndarray:
+    """Premultiplied ``top`` over ``below`` (same size)."""
+    if below is None:
+        return top
+    alpha = cv2.extractChannel(top, 3)
+    return top + below - cv2.multiply(below, cv2.merge([alpha, alpha, alpha, alpha]))
+
+
+def _match(a: np.ndarray, a_level: int, b: np.ndarray, b_level: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bring two pyramid images to the finer of their two levels."""
+    if a_level > b_level:
+        return _up(a, a_level - b_level), b, b_level
+    return a, _up(b, b_level - a_level), a_level
+
+
+def _slab(prem: np.ndarray, weights: list[tuple[np.ndarray, float]], base: int, deepest: int,
+          settings: BokehSettings) -> tuple[np.ndarray, int] | None:
+    """Sum of the premultiplied layer parts of one depth slab, each blurred with its radius."""
+    total: np.ndarray | None = None
+    total_level = 0
+    for weight, radius in weights:
+        if not weight.any():
+            continue
+        level = _level_for(radius, base, deepest, settings)
+        part = _blur_layer(cv2.multiply(prem, cv2.merge([weight] * 4)), radius, base, level, settings)
+        if total is None:
+            total, total_level = part, level
+        else:
+            total, part, total_level = _match(total, total_level, part, level)
+            total = total + part
+    return None if total is None else (total, total_level)
+
+
+def _stack(side_g: np.ndarray, slabs: list[int], radii: np.ndarray, prem: np.ndarray, base: int,
+           deepest: int, settings: BokehSettings) -> np.ndarray | None:
+    """Blur and composite depth slabs in the given order (far to near); result at the base level.
+
+    ``side_g`` holds |layer coordinate| (>= 1) of this side's blurred content, 0 elsewhere. Slab s
+    holds the pixels with s <= |g| < s + 1, split between layers s and s + 1 by linear weights and
+    blurred with both radii; the two parts add up (same depth), slabs occlude each other ("over").
+    """
+    top = len(radii) - 1
+    last = max(1, top - 1)
+    acc: np.ndarray | None = None
+    acc_level = 0
+    for s in slabs:
+        frac = side_g - float(s)
+        upper = frac <= 1.0 if s == last else frac < 1.0
+        inside = (frac >= 0.0) & upper
+        if not inside.any():
+            continue
+        hi = np.where(inside, frac, 0.0).astype(np.float32)
+        lo = np.where(inside, 1.0 - frac, 0.0).astype(np.float32)
+        parts = [(lo, float(radii[s])), (hi, float(radii[min(s + 1, top)]))]
+        slab = _slab(prem, parts, base, deepest, settings)
+        if slab is None:
+            continue
+        if acc is None:
+            acc, acc_level = slab
+        else:
+            acc, top_img, acc_level = _match(acc, acc_level, slab[0], slab[1])
+            acc = _over(top_img, acc)
+    if acc is None:
+        return None
+    return _up(acc, acc_level - base)
+
+
+def render_bokeh(
+    rgb: np.ndarray,
+    coc: np.ndarray,
+    protect: np.ndarray | None = None,
+    settings: BokehSettings = BokehSettings(),
+) -> np.ndarray:
+    """Blur ``rgb`` by the signed CoC map (pixels), keep ``protect`` sharp; returns uint8 HxWx3."""
+    original, unit = _as_image(rgb)
+    h, w = original.shape[:2]
+    coc_f = _as_map("coc", coc, (h, w), -1e6, 1e6)
+    protect_f = _as_map("protect", protect, (h, w), 0.0, 1.0)
+    abs_coc = np.abs(coc_f)
+    max_radius = float(abs_coc.max())
+    if max_radius < 0.5:
+        return original.copy()
+    tone = _Tone(settings)
+    top = _top_layer(max_radius, settings)
+    radii = _radius_of_layer(np.arange(top + 1, dtype=np.float64), settings)
+    base, deepest = _levels_setup(h, w, float(radii[top]), settings)
+    multiple = 2**deepest
+
+    # share of each pixel that is blurred at all (the rest is the sharp layer: the input itself)
+    blurred_share = np.minimum(abs_coc * (1.0 / settings.layer_step), 1.0)
+    g = _layer_coordinate(abs_coc, settings)
+    np.minimum(g, float(top), out=g)
+    np.copysign(g, coc_f, out=g)
+    feed = cv2.multiply(_feed(protect_f, (h, w), settings), blurred_share)
+
+    work = _pad(tone.rgba(original, unit), multiple)
+    feed_p = _pad(feed, multiple)
+    prem = cv2.multiply(work, cv2.merge([feed_p] * 4))
+    g_weighted = cv2.multiply(_pad(g, multiple), feed_p)
+    prem_b = _down(prem, base)
+    work_b = _down(work, base)
+    gw_b = _down(g_weighted, base).reshape(prem_b.shape[:2])
+    g_base = gw_b / np.maximum(cv2.extractChannel(prem_b, 3), _EPS)
+    # blurred content belongs to layer >= 1 (or <= -1): the sharp layer is drawn at full size
+    g_base = np.copysign(np.maximum(np.abs(g_base), 1.0), g_base).astype(np.float32)
+
+    slabs = list(range(max(1, top - 1), 0, -1))  # far to near
+    back = _stack(np.maximum(g_base, 0.0), slabs, radii, prem_b, base, deepest, settings)
+    front = None
+    if float(coc_f.min()) <= -0.5:  # in front of the focus plane: nearest slab last
+        front = _stack(np.maximum(-g_base, 0.0), slabs[::-1], radii, prem_b, base, deepest, settings)
+
+    keep = 1.0 - blurred_share  # sharp-layer alpha
+    if protect_f is not None and front is None:
+        keep = protect_f + keep - protect_f * keep
+    if back is None:
+        back_u8 = original
+    else:
+        back_u8 = _up(tone.to_display_u8(_normalise(back, work_b)), base)[:h, :w]
+    out = _blend(original, back_u8, keep)
+    if front is not None:
+        front_alpha = _up(cv2.extractChannel(front, 3), base)[:h, :w]
+        front_u8 = _up(tone.to_display_u8(_normalise(front, work_b)), base)[:h, :w]
+        out = _blend(front_u8, out, np.clip(front_alpha, 0.0, 1.0))
+        if protect_f is not None:
+            out = _blend(original, out, protect_f)
+    return out
+
+
+def render_uniform(
+    rgb: np.ndarray,
+    radius_px: float,
+    protect: np.ndarray | None,
+    settings: BokehSettings = BokehSettings(),
+) -> np.ndarray:
+    """Two-layer fast path: the unprotected part blurred with one disc of ``radius_px``."""
+    original, unit = _as_image(rgb)
+    h, w = original.shape[:2]
+    protect_f = _as_map("protect", protect, (h, w), 0.0, 1.0)
+    if not radius_px >= 0:
+        raise UsageError(f"blur radius must be >= 0, got {radius_px}")
+    if radius_px < 0.5:
+        return original.copy()
+    tone = _Tone(settings)
+    base, level = _levels_setup(h, w, float(radius_px), settings)
+    multiple = 2**level
+    work = _pad(tone.rgba(original, unit), multiple)
+    if protect_f is None:
+        prem = work
+    else:
+        feed = _pad(_feed(protect_f, (h, w), settings), multiple)
+        prem = cv2.multiply(work, cv2.merge([feed] * 4))
+    blurred = _blur_layer(_down(prem, base), float(radius_px), base, level, settings)
+    colour = _normalise(_up(blurred, level - base), _down(work, base))
+    blurred_u8 = _up(tone.to_display_u8(colour), base)[:h, :w]
+    if protect_f is None:
+        return np.ascontiguousarray(blurred_u8)
+    return _blend(original, blurred_u8, protect_f)
