@@ -443,3 +443,40 @@ def test_null_sink_counts():
         for _ in range(3):
             sink.write(np.zeros((2, 2, 3), np.uint8))
     assert sink.frames_written == 3
+
+
+class _VanishingContainer:
+    """Wraps an opened camera container; after `good` packets every read fails like an unplugged device."""
+
+    def __init__(self, inner, good):
+        self.inner, self.good, self.reads = inner, good, 0
+        self.streams = inner.streams
+
+    def demux(self, *args):
+        for packet in self.inner.demux(*args):
+            if self.reads >= self.good:
+                raise OSError(errno.ENODEV, "No such device")
+            self.reads += 1
+            yield packet
+
+    def close(self):
+        self.inner.close()
+
+
+def test_camera_that_disappears_ends_cleanly_with_a_flag():
+    camera = CameraSource("testsrc2=size=160x120:rate=30", input_format="lavfi").open()
+    camera._container = _VanishingContainer(camera._container, good=7)
+    with camera:
+        frames = list(camera)  # no exception, no hang
+    assert len(frames) == 7 and camera.disconnected
+
+
+def test_camera_recording_starts_at_zero(tmp_path):
+    out = tmp_path / "rec.mp4"
+    with CameraSource("testsrc2=size=160x120:rate=30", input_format="lavfi") as camera:
+        with VideoFileSink(out, camera.info, start_at_zero=True) as sink:
+            for frame in camera:
+                sink.write(frame.rgb, frame.pts + 90_000, frame.time_base)  # a device clock far from 0
+                if frame.index == 9:
+                    break
+    assert seconds(out) == pytest.approx([i / 30 for i in range(10)], abs=1e-6)

@@ -253,6 +253,7 @@ class VideoFileSink:
         prefer_nvenc: bool = False,
         frames_upright: bool = True,
         inputs: tuple[str | os.PathLike[str], ...] = (),
+        start_at_zero: bool = False,
     ) -> None:
         self.path = Path(out_path)
         self.info = info
@@ -261,6 +262,12 @@ class VideoFileSink:
         check_output_path(self.path, inputs=sources, overwrite=overwrite, suffixes=VIDEO_SUFFIXES)
         self.overwrite = overwrite
         self.frames_upright = frames_upright
+        # cameras stamp frames with a device clock (v4l2: seconds since boot); a recording
+        # should start at 0 instead. Files keep their timestamps exactly (default).
+        self.start_at_zero = start_at_zero
+        self._pts_origin: int | None = None
+        if start_at_zero and audio_from:
+            raise UsageError("start_at_zero is for camera recordings; it would desynchronise copied audio")
         self.audio_from = Path(audio_from) if audio_from else None
         self.crf = crf
         self.preset = preset
@@ -402,6 +409,10 @@ class VideoFileSink:
             enc_pts = int(round(pts * Fraction(time_base) / tb))
         else:
             enc_pts = int(pts)
+        if self.start_at_zero:
+            if self._pts_origin is None:
+                self._pts_origin = enc_pts
+            enc_pts -= self._pts_origin
         if self._last_pts is not None and enc_pts <= self._last_pts:
             enc_pts = self._last_pts + 1  # encoders need strictly increasing pts
         if duration is not None and time_base is not None and Fraction(time_base) != tb:

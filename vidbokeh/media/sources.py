@@ -38,10 +38,6 @@ from vidbokeh.media.probe import (
 MAX_CONSECUTIVE_ERRORS = 64
 
 
-class CameraDisconnectedError(InputError):
-    """The camera stopped delivering frames mid-run (unplugged, device gone)."""
-
-
 @dataclass(frozen=True, eq=False)
 class Frame:
     """One decoded video frame."""
@@ -106,7 +102,7 @@ class _DecodingSource:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def open(self) -> None:  # pragma: no cover - overridden
+    def open(self):  # pragma: no cover - overridden; returns self
         raise NotImplementedError
 
     def close(self) -> None:
@@ -220,14 +216,15 @@ class FileSource(_DecodingSource):
         self.info = probe(self.path)  # typed errors before anything starts
         self._threads = threads
 
-    def open(self) -> None:
+    def open(self) -> "FileSource":
         if self._container is not None:
-            return
+            return self
         check_input_file(self.path)
         self._container = open_input(self.path)
         self._stream = self._container.streams.video[0]
         if self._threads:
             self._stream.thread_type = "AUTO"
+        return self
 
     def __iter__(self) -> Iterator[Frame]:
         if self._container is None:
@@ -283,9 +280,9 @@ class CameraSource(_DecodingSource):
         self._first: av.VideoFrame | None = None
         self._opened_once = False
 
-    def open(self) -> None:
+    def open(self) -> "CameraSource":
         if self._container is not None:
-            return
+            return self
         if self.input_format is None:
             check_input_file(Path(self.device))
         try:
@@ -307,6 +304,7 @@ class CameraSource(_DecodingSource):
             self.info = probe(self.device)  # a clip played as a camera: rotation, colour tags...
         else:
             self.info = info_from_container(self.device, self._container, self._stream, None)
+        return self
 
     def _packets(self) -> Iterator[av.Packet]:
         failures = 0
