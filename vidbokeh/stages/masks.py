@@ -2,7 +2,8 @@
 
 Built from the person probability (segmenter) and the detected faces:
 1. the probability is turned into a soft mask by a ramp between two thresholds;
-2. every face adds an ellipse covering the head and hair (from its box), fully sharp;
+2. every face adds an ellipse covering the head and hair (from its box), fully sharp (a
+   low-score face only where the person mask confirms it);
 3. the outline is refined against the full-resolution picture with the guided filter
    (opencv-contrib ``ximgproc``), so it follows hair and shoulders rather than the
    segmenter's 256-px blur;
@@ -27,7 +28,8 @@ class MaskSettings:
     person_low: float = 0.4  # probability at and below which a pixel is background
     person_high: float = 0.7  # probability at and above which a pixel is person
     protect_faces: bool = True
-    face_width_scale: float = 1.5  # head ellipse width / face box width
+    face_sure_score: float = 0.75  # weaker faces are protected only where the person mask agrees
+    face_width_scale: float = 1.35  # head ellipse width / face box width
     face_height_scale: float = 1.7  # head ellipse height / face box height (hair above)
     face_center_shift: float = 0.2  # ellipse centre above the box centre, x box height
     guided: bool = True  # refine edges with the guided filter
@@ -64,15 +66,19 @@ def build_protection_mask(
         mask = soft_threshold(person_prob.astype(np.float32), settings.person_low, settings.person_high)
         if settings.fill_holes_frac > 0:
             mask = fill_small_holes(mask, settings.fill_holes_frac * h * w)
+    heads = None
     if settings.protect_faces and faces:
-        np.maximum(mask, face_ellipses((h, w), faces, settings), out=mask)
+        kept = trusted_faces(faces, person_prob, settings.face_sure_score)
+        heads = face_ellipses((h, w), kept, settings) if kept else None
+    if heads is not None:
+        np.maximum(mask, heads, out=mask)
     if settings.guided and mask.any():
         radius = max(1, int(round(settings.guided_radius_frac * diag)))
         mask = guided_refine(
             rgb, mask, radius, settings.guided_eps, settings.guided_max_side, color=settings.guided_color
         )
-        if settings.protect_faces and faces:  # the filter may soften a face's edge: not allowed
-            np.maximum(mask, face_ellipses((h, w), faces, settings), out=mask)
+        if heads is not None:  # the filter may soften a face's edge: not allowed
+            np.maximum(mask, heads, out=mask)
     dilate = int(round(settings.dilate_frac * diag))
     if dilate > 0 and mask.any():
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
@@ -102,6 +108,27 @@ def fill_small_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
     out = mask.copy()
     out[small[labels]] = 1.0
     return out
+
+
+def trusted_faces(faces: Sequence[Face], person_prob: np.ndarray | None, sure_score: float) -> list[Face]:
+    """Faces to force sharp: all confident ones; a weak one only if the segmenter sees a person
+    over its middle (a weak detection on a patterned background must not carve out a sharp
+    disc). Without a person mask every face counts."""
+    if person_prob is None:
+        return list(faces)
+    kept = []
+    h, w = person_prob.shape
+    for face in faces:
+        if face.score >= sure_score:
+            kept.append(face)
+            continue
+        cx, cy = face.center
+        qx, qy = 0.25 * face.width, 0.25 * face.height
+        x0, x1 = int(max(0, cx - qx)), int(min(w, cx + qx + 1))
+        y0, y1 = int(max(0, cy - qy)), int(min(h, cy + qy + 1))
+        if x1 > x0 and y1 > y0 and float(person_prob[y0:y1, x0:x1].mean()) >= 0.5:
+            kept.append(face)
+    return kept
 
 
 def face_ellipses(shape: tuple[int, int], faces: Sequence[Face], settings: MaskSettings) -> np.ndarray:

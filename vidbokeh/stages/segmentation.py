@@ -2,10 +2,12 @@
 
 The selfie model sees a 256x256 copy of its input, which is plenty for a head-and-shoulders
 webcam frame but squashes a landscape frame and leaves a full-body person a few dozen pixels
-wide. So the first pass runs on overlapping square tiles as tall as the frame (one tile for a
-near-square image), combined by maximum; then each person it found (a connected region of the mask, or a detected face with room
-for the body below it) is segmented again on a square crop around it, and that finer answer
-replaces the coarse one inside the crop. Several people each get their own crop.
+wide. So the first pass runs on overlapping square tiles as tall as a landscape frame (one tile
+for a near-square image). A tall frame's tiles, as wide as it, can cut people across the body,
+so there the whole-frame answer joins them (maximum). Then each person found (a connected
+region of the mask, or a detected face with room for the body below it) is segmented again on
+a square crop around it, and that finer answer replaces the coarse one inside the crop. Several
+people each get their own crop.
 """
 from __future__ import annotations
 
@@ -140,7 +142,12 @@ class PersonSegmenter:
         boxes = square_tiles(h, w, self.settings.tile_overlap) if self.settings.tile else [(0, 0, w, h)]
         if len(boxes) == 1:
             return self._run(image)
-        prob = np.zeros((h, w), np.float32)
+        if h > w:
+            # Tiles of a tall picture cut people across the body: a tile holding only legs shows
+            # the model no person at all. The whole (squashed) frame keeps them whole.
+            prob = self._run(image)
+        else:
+            prob = np.zeros((h, w), np.float32)  # tiles as tall as the frame keep people whole
         for x0, y0, x1, y1 in boxes:
             tile = self._run(np.ascontiguousarray(image[y0:y1, x0:x1]))
             np.maximum(prob[y0:y1, x0:x1], tile, out=prob[y0:y1, x0:x1])
