@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import os
-import zipfile
+import pickle
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
@@ -24,6 +24,13 @@ from torch import nn
 
 from ..errors import WeightsMismatchError
 from .registry import DepthVariant, all_variants
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, pickle.UnpicklingError):
+        return "not a PyTorch tensor checkpoint"
+    first = " ".join(str(exc).split()).split(". ")[0]
+    return (first[:120] or type(exc).__name__).rstrip(".")
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -44,9 +51,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise
     except FileNotFoundError:
         raise
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, Exception) as exc:  # noqa: BLE001
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise WeightsMismatchError(f"weights file {p} is corrupt or not a checkpoint ({reason})") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure to unpickle/unzip means an unusable file
+        raise WeightsMismatchError(f"weights file {p} is corrupt or not a checkpoint ({_reason(exc)})") from exc
     if isinstance(loaded, Mapping) and "optimizer" in loaded and "model" in loaded:
         loaded = loaded["model"]  # MiDaS BaseModel.load convention
     if not isinstance(loaded, Mapping) or not loaded:

@@ -165,6 +165,7 @@ def create_depth_model(
 ) -> DepthModel:
     """The named variant with its released weights (store/download, or a given file)."""
     variant = get_variant(name)
+    device = resolve_device(device)  # fail on a bad device before reading any weights
     if weights is None:
         from ..store import fetch
 
