@@ -1,0 +1,192 @@
+"""Focus distance and circle-of-confusion (CoC) map from a relative inverse-depth map.
+
+Depth convention: ``depth`` is relative INVERSE depth (disparity) as MiDaS / Depth-Anything give
+it: larger = nearer, arbitrary scale and shift. It is normalised robustly to [0, 1] by its 2nd and
+98th percentiles: 0 = the far end of the scene, 1 = the near end. ``focus`` values use that scale.
+
+Public API:
+
+    normalise_depth(depth, settings=FocusSettings()) -> float32 HxW in [0, 1] (1 = nearest)
+    choose_focus(depth, faces=(), protect_mask=None, settings=FocusSettings(), image_size=None) -> float
+        settings.focus if given; else the depth at settings.focus_point; else the median depth
+        inside the main face (largest and most central; the inner part of its box); else inside
+        the person mask (protect_mask > 0.5); else in the centre of the frame.
+    coc_map(depth, focus, settings, diag) -> float32 HxW, SIGNED blur radius in pixels:
+        > 0 behind the focus plane (farther), < 0 in front of it (only with blur_foreground),
+        0 inside the depth-of-field band. Feed it to bokeh.render_bokeh.
+
+Optics: for a thin lens the CoC diameter is proportional to |1/z - 1/z_focus|, i.e. linear in
+inverse depth, so the blur grows linearly with the distance from the focus in normalised inverse
+depth, beyond the ``dof`` band, reaching ``max_blur`` after a further ``ramp``: the far
+background (small inverse depth) gets the most blur.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vidbokeh.errors import InputError, UsageError
+
+__all__ = ["FocusSettings", "normalise_depth", "choose_focus", "coc_map", "otsu_threshold", "main_face"]
+
+
+@dataclass(frozen=True)
+class FocusSettings:
+    """Where the focus is and how the blur grows away from it."""
+
+    max_blur: float = 0.025  # largest blur radius, as a fraction of the image diagonal
+    dof: float = 0.04  # half-width of the sharp band around the focus (normalised inverse depth)
+    ramp: float = 0.2  # further inverse-depth distance over which the blur rises to max_blur
+    blur_foreground: bool = False  # also blur what is nearer than the focus band
+    focus: float | None = None  # focus depth, 0 (far end) .. 1 (near end); None: automatic
+    focus_point: tuple[float, float] | None = None  # (x, y) in pixels, or fractions if both <= 1
+    histogram_split: bool = False  # keep everything nearer than the Otsu depth threshold sharp
+    low_percentile: float = 2.0  # depth normalisation: this percentile maps to 0 (far)
+    high_percentile: float = 98.0  # ... and this one to 1 (near)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_blur <= 0.25:
+            raise UsageError(f"max_blur must be in [0, 0.25] of the diagonal, got {self.max_blur}")
+        if not 0.0 <= self.dof <= 1.0:
+            raise UsageError(f"dof must be in [0, 1], got {self.dof}")
+        if not 0.0 < self.ramp <= 1.0:
+            raise UsageError(f"ramp must be in (0, 1], got {self.ramp}")
+        if self.focus is not None and not 0.0 <= self.focus <= 1.0:
+            raise UsageError(f"focus must be in [0, 1], got {self.focus}")
+        if self.focus_point is not None:
+            if len(self.focus_point) != 2 or any(not math.isfinite(v) or v < 0 for v in self.focus_point):
+                raise UsageError(f"focus_point must be two non-negative numbers, got {self.focus_point}")
+        if not 0.0 <= self.low_percentile < self.high_percentile <= 100.0:
+            raise UsageError("depth percentiles must satisfy 0 <= low < high <= 100")
+
+
+def _check_depth(depth: np.ndarray) -> np.ndarray:
+    depth = np.asarray(depth)
+    if depth.ndim != 2 or depth.size == 0:
+        raise InputError(f"depth must be a non-empty HxW map, got shape {depth.shape}")
+    return depth.astype(np.float32, copy=False)
+
+
+def normalise_depth(depth: np.ndarray, settings: FocusSettings = FocusSettings()) -> np.ndarray:
+    """Inverse depth -> [0, 1] by robust percentiles (0 = far, 1 = near); flat maps give 0.5."""
+    depth = _check_depth(depth)
+    step = max(1, int(math.sqrt(depth.size / 65536)))  # percentiles from <= ~64k samples
+    sample = depth[::step, ::step]
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        raise InputError("depth map has no finite values")
+    lo, hi = np.percentile(sample, [settings.low_percentile, settings.high_percentile])
+    if not hi - lo > 1e-8 * max(1.0, abs(float(hi))):
+        return np.full(depth.shape, 0.5, np.float32)
+    out = (np.nan_to_num(depth, nan=float(lo)) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _box_of(face: Any) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) from an object with those attributes (faces.Face) or a 4-sequence."""
+    if all(hasattr(face, a) for a in ("x0", "y0", "x1", "y1")):
+        return float(face.x0), float(face.y0), float(face.x1), float(face.y1)
+    values = tuple(float(v) for v in face)
+    if len(values) != 4:
+        raise UsageError(f"a face must be (x0, y0, x1, y1), got {face!r}")
+    return values  # type: ignore[return-value]
+
+
+def main_face(faces: Sequence[Any], width: int, height: int) -> tuple[float, float, float, float] | None:
+    """Box of the main face: the largest, weighted down the farther it is from the centre."""
+    best, best_score = None, 0.0
+    half_diag = 0.5 * math.hypot(width, height)
+    for face in faces:
+        x0, y0, x1, y1 = _box_of(face)
+        area = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+        off = math.hypot(0.5 * (x0 + x1) - 0.5 * width, 0.5 * (y0 + y1) - 0.5 * height) / half_diag
+        score = area * (1.0 - 0.6 * min(off, 1.0))
+        if score > best_score:
+            best, best_score = (x0, y0, x1, y1), score
+    return best
+
+
+def _median_in_box(norm: np.ndarray, box: tuple[float, float, float, float], inner: float) -> float | None:
+    h, w = norm.shape
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = 0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.5 * inner * (x1 - x0), 0.5 * inner * (y1 - y0)
+    c0, c1 = int(max(0, math.floor(cx - hw))), int(min(w, math.ceil(cx + hw)))
+    r0, r1 = int(max(0, math.floor(cy - hh))), int(min(h, math.ceil(cy + hh)))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return float(np.median(norm[r0:r1, c0:c1]))
+
+
+def choose_focus(
+    depth: np.ndarray,
+    faces: Sequence[Any] = (),
+    protect_mask: np.ndarray | None = None,
+    settings: FocusSettings = FocusSettings(),
+    image_size: tuple[int, int] | None = None,
+) -> float:
+    """Focus depth in [0, 1] (normalised inverse depth, 1 = near); see the module docstring.
+
+    ``faces``: faces.Face objects or (x0, y0, x1, y1) boxes, and ``focus_point`` in pixels of an
+    image of ``image_size`` = (height, width) (default: the depth map's size).
+    """
+    if settings.focus is not None:
+        return float(settings.focus)
+    norm = normalise_depth(depth, settings)
+    h, w = norm.shape
+    img_h, img_w = image_size if image_size is not None else (h, w)
+    sx, sy = w / img_w, h / img_h
+    if settings.focus_point is not None:
+        px, py = settings.focus_point
+        if px <= 1.0 and py <= 1.0:
+            px, py = px * img_w, py * img_h
+        half = max(1.0, 0.01 * math.hypot(img_w, img_h))
+        box = (px - half, py - half, px + half, py + half)
+        value = _median_in_box(norm, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), 1.0)
+        if value is None:
+            raise UsageError(f"focus point {settings.focus_point} lies outside the {img_w}x{img_h} image")
+        return value
+    face = main_face(faces, img_w, img_h) if faces else None
+    if face is not None:
+        value = _median_in_box(norm, (face[0] * sx, face[1] * sy, face[2] * sx, face[3] * sy), 0.5)
+        if value is not None:
+            return value
+    if protect_mask is not None:
+        mask = np.asarray(protect_mask)
+        if mask.shape != norm.shape:
+            mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        inside = mask > 0.5
+        if inside.sum() >= max(1, norm.size // 1000):
+            return float(np.median(norm[inside]))
+    return float(_median_in_box(norm, (0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h), 1.0) or np.median(norm))
+
+
+def otsu_threshold(norm: np.ndarray) -> float:
+    """Otsu split of a [0, 1] map's histogram (256 bins): the value between the two classes."""
+    u8 = np.clip(norm * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    level, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(level) / 255.0
+
+
+def coc_map(depth: np.ndarray, focus: float, settings: FocusSettings, diag: float) -> np.ndarray:
+    """Signed CoC radius in pixels (> 0 behind the focus band, < 0 in front); see module docstring."""
+    if not 0.0 <= focus <= 1.0:
+        raise UsageError(f"focus must be in [0, 1], got {focus}")
+    norm = normalise_depth(depth, settings)
+    max_px = float(settings.max_blur * diag)
+    band_far = settings.dof
+    if settings.histogram_split:
+        split = otsu_threshold(norm)
+        if split < focus:  # everything nearer than the split belongs to the subject: sharp
+            band_far = max(band_far, focus - split)
+    scale = np.float32(max_px / settings.ramp)
+    behind = np.float32(focus - band_far) - norm  # > 0: farther than the sharp band
+    coc = np.clip(behind * scale, 0.0, max_px)
+    if settings.blur_foreground:
+        in_front = norm - np.float32(focus + settings.dof)
+        coc -= np.clip(in_front * scale, 0.0, max_px)
+    return coc.astype(np.float32, copy=False)
