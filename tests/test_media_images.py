@@ -128,6 +128,31 @@ def test_16bit_png_keeps_icc_and_exif(tmp_path):
         assert back.getexif().get(0x0112) == 1 and back.getexif()[0x010F] == "vidbokeh-test"
 
 
+@pytest.mark.parametrize("alpha", [False, True])
+def test_16bit_tiff_keeps_icc_exif_and_alpha(tmp_path, alpha):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 65536, (9, 7, 4 if alpha else 3)).astype(np.uint16)
+    exif = Image.Exif()
+    exif[0x010F] = "vidbokeh-test"
+    exif.get_ifd(0x8769)[0x829A] = (1, 250)  # ExposureTime, in the Exif sub-directory
+    like = images.LoadedImage(
+        path=tmp_path / "virtual.tif", rgb=images._to_uint8(pixels[..., :3]),
+        alpha=images._to_uint8(pixels[..., 3]) if alpha else None, bit_depth=16, color="rgb",
+        mode="RGBA" if alpha else "RGB", format="TIFF", exif=exif.tobytes(), icc_profile=SRGB_ICC,
+        rgb16=pixels[..., :3], alpha16=pixels[..., 3] if alpha else None,
+    )
+    out = save_image(tmp_path / "out16.tif", like.rgb, like)
+    loaded = load_image(out)
+    assert loaded.bit_depth == 16 and loaded.icc_profile == SRGB_ICC
+    np.testing.assert_array_equal(loaded.rgb16, pixels[..., :3])
+    if alpha:
+        np.testing.assert_array_equal(loaded.alpha16, pixels[..., 3])
+    with Image.open(out) as back:
+        assert back.getexif()[0x010F] == "vidbokeh-test"
+        exposure = back.getexif().get_ifd(0x8769)[0x829A]
+        assert (exposure[0] / exposure[1] if isinstance(exposure, tuple) else float(exposure)) == 1 / 250
+
+
 @pytest.mark.parametrize("suffix", [".png", ".webp", ".tif"])
 def test_rgba_alpha_kept(tmp_path, suffix):
     rgba = np.dstack([asymmetric_rgb(), np.linspace(0, 255, 96).reshape(8, 12).astype(np.uint8)])

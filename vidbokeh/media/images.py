@@ -5,8 +5,9 @@ applied). 16-bit inputs also keep their full-precision pixels in `rgb16`, and
 `save_image` writes 16-bit output from them where the effect left a pixel
 unchanged (the subject stays bit-exact); changed pixels carry 8-bit precision.
 
-Pillow reads 16-bit RGB(A) PNG/TIFF as 8-bit, so those are decoded with OpenCV
-(and written with OpenCV, with ICC/EXIF chunks added to PNGs by hand).
+Pillow reads 16-bit RGB(A) PNG/TIFF as 8-bit, so those are decoded with OpenCV;
+they are written as PNG by OpenCV with iCCP/eXIf chunks added, and as TIFF by a
+small writer here (deflate + predictor, ICC and EXIF tags kept).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, TiffImagePlugin, UnidentifiedImageError
 
 from vidbokeh.errors import InputError, InputNotFoundError, OutputError
 from vidbokeh.media.atomic import AtomicOutput, check_output_path
@@ -368,21 +369,61 @@ def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None) -> byt
     return png[:ihdr_end] + extra + png[ihdr_end:]
 
 
-def _write_16bit_cv2(temp: Path, fmt: str, rgb16: np.ndarray, alpha16: np.ndarray | None,
-                     like: LoadedImage) -> None:
-    import cv2
+#: TIFF tags that describe the pixel layout: never copied from EXIF into a TIFF we write.
+_TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284,
+                               317, 320, 330, 338, 339, 513, 514, 34665, 34675, 34853, 40965})
 
-    if alpha16 is not None:
-        bgr = cv2.cvtColor(np.dstack([rgb16, alpha16]), cv2.COLOR_RGBA2BGRA)
+
+def _tiff16_bytes(pixels: np.ndarray, exif: bytes | None, icc: bytes | None) -> bytes:
+    """A 16-bit RGB/RGBA TIFF (deflate, horizontal predictor) carrying ICC and EXIF tags."""
+    height, width, channels = pixels.shape
+    samples = np.ascontiguousarray(pixels, dtype="<u2")
+    predicted = samples.copy()
+    predicted[:, 1:] -= samples[:, :-1]  # TIFF predictor 2, modulo 2**16
+    rows = max(1, 262_144 // (width * channels * 2))
+    strips = [zlib.compress(predicted[top:top + rows].tobytes(), 6) for top in range(0, height, rows)]
+    offsets = tuple(int(x) for x in np.cumsum([0] + [len(b) for b in strips[:-1]]))
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    if exif:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        for tag, value in parsed.items():
+            if tag not in _TIFF_LAYOUT_TAGS:
+                ifd[tag] = value
+        sub = parsed.get_ifd(0x8769)
+        if sub:
+            ifd[0x8769] = dict(sub)
+    ifd[256], ifd[257] = width, height
+    ifd[258] = (16,) * channels
+    ifd[259] = 8  # Adobe deflate
+    ifd[262] = 2  # RGB
+    ifd[277] = channels
+    ifd[278] = rows
+    ifd[284] = 1  # chunky
+    ifd[317] = 2  # horizontal differencing
+    ifd[339] = (1,) * channels  # unsigned integers
+    if channels == 4:
+        ifd[338] = 2  # unassociated alpha
+    ifd[273] = offsets  # relative: Pillow moves them past the directory
+    ifd[279] = tuple(len(b) for b in strips)
+    if icc:
+        ifd[34675] = icc
+    return b"II*\x00" + struct.pack("<I", 8) + ifd.tobytes(8) + b"".join(strips)
+
+
+def _write_16bit(temp: Path, fmt: str, rgb16: np.ndarray, alpha16: np.ndarray | None,
+                 like: LoadedImage) -> None:
+    pixels = rgb16 if alpha16 is None else np.dstack([rgb16, alpha16])
+    if fmt == "TIFF":
+        data = _tiff16_bytes(pixels, like.exif, like.icc_profile)
     else:
-        bgr = cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR)
-    ext = ".png" if fmt == "PNG" else ".tif"
-    ok, buf = cv2.imencode(ext, bgr)
-    if not ok:
-        raise OutputError(f"{temp}: could not encode 16-bit {fmt}")
-    data = buf.tobytes()
-    if fmt == "PNG":
-        data = _png_with_metadata(data, like.exif, like.icc_profile)
+        import cv2
+
+        bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if alpha16 is not None else cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".png", bgr)
+        if not ok:
+            raise OutputError(f"{temp}: could not encode 16-bit {fmt}")
+        data = _png_with_metadata(buf.tobytes(), like.exif, like.icc_profile)
     with open(temp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -423,7 +464,7 @@ def save_image(
                 alpha16 = None
                 if keep_alpha:
                     alpha16 = like.alpha16 if like.alpha16 is not None else like.alpha.astype(np.uint16) * 257
-                _write_16bit_cv2(temp, fmt, rgb16, alpha16, like)
+                _write_16bit(temp, fmt, rgb16, alpha16, like)
                 return out
             if sixteen:  # 16-bit grey: Pillow writes I;16 PNG/TIFF
                 grey16 = np.rint(rgb16.astype(np.float32).mean(axis=2)).astype(np.uint16)
