@@ -192,3 +192,28 @@ def test_no_weights_offline_is_one_line_with_url_and_cache_path(tmp_path: Path, 
     assert "\n" not in message
     assert get_variant("midas_dpt_hybrid_384").url in message
     assert str(tmp_path / "home") in message and "--weights" in message
+
+
+# ---- catalog (models list / fetch / path), offline ----------------------------------------
+
+
+def test_catalog_lists_every_variant_offline(tmp_path: Path, monkeypatch) -> None:
+    from vidbokeh.depth import catalog
+
+    monkeypatch.setenv("VIDBOKEH_HOME", str(tmp_path))
+    monkeypatch.setenv("VIDBOKEH_OFFLINE", "1")
+    rows = {r.name: r for r in catalog.list_rows()}
+    assert set(rows) == set(list_depth_models())
+    assert rows["depth_anything_v2_vits"].params == 24_784_705  # the released file minus mask_token
+    assert rows["depth_anything_v2_vitb"].license == "CC-BY-NC-4.0"
+    assert not any(r.cached for r in rows.values())
+    hybrid = catalog.path("midas_dpt_hybrid_384")
+    assert hybrid == tmp_path / "dpt_hybrid_384.pt"
+    hybrid.write_bytes(b"x")  # no hash is published for it: presence counts as cached
+    assert catalog.is_cached("midas_dpt_hybrid_384")
+    table = catalog.format_table(catalog.list_rows())
+    assert "CC-BY-NC-4.0" in table and "midas_dpt_large_384" in table
+    line = next(l for l in table.splitlines() if l.startswith("midas_dpt_hybrid_384"))
+    assert line.split()[-1] == "yes"
+    with pytest.raises(WeightsNotFoundError, match="--weights"):
+        catalog.fetch("depth_anything_v2_vits", progress=False)
