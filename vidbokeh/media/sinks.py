@@ -428,6 +428,9 @@ class VideoFileSink:
         frame.pts = enc_pts
         frame.time_base = tb
         self._durations[enc_pts] = duration or 0
+        if len(self._durations) > 512:  # only frames still inside the encoder belong here
+            for stale in sorted(self._durations)[:256]:
+                del self._durations[stale]
         try:
             for packet in self._video.encode(frame):
                 self._mux_video(packet)

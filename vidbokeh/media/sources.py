@@ -293,7 +293,11 @@ class CameraSource(_DecodingSource):
             raise InputError(f"{self.device}: camera not found ({exc.strerror or exc})") from exc
         except (av.FFmpegError, OSError, ValueError) as exc:
             what = f"{self.input_format} device" if self.input_format else "file"
-            raise InputError(f"{self.device}: cannot open {what}: {getattr(exc, 'strerror', None) or exc}") from exc
+            hint = ""
+            if self.input_format == "dshow":
+                hint = " (name the camera with --device 'video=NAME'; `ffmpeg -list_devices true -f dshow -i dummy` lists them)"
+            reason = getattr(exc, "strerror", None) or exc
+            raise InputError(f"{self.device}: cannot open {what}: {reason}{hint}") from exc
         if not self._container.streams.video:
             self._container.close()
             self._container = None
