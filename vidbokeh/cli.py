@@ -1,0 +1,249 @@
+"""Command line: turns arguments into frozen settings and calls the modes. Nothing more.
+
+Errors become one line on stderr and the exit code of their type (see vidbokeh/errors.py and README);
+``--debug`` shows the traceback. Heavy modules (torch, mediapipe, av) are imported only by the
+subcommand that needs them, so ``--help`` and ``models list`` start fast and the selfie path never
+imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import Interrupted, UsageError, VidbokehError
+
+APPROACHES = ("auto", "depth_anything", "midas", "selfie", "hybrid")
+STRATEGIES = ("portrait", "conservative", "face_aware", "adaptive")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (one line, exit 2) instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a value in 0..1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x,y, got {text!r}") from None
+    return x, y
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
+    return w, h
+
+
+def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
+    from .depth_names import DEFAULT_MODELS, VARIANT_NAMES
+
+    g = p.add_argument_group("effect")
+    g.add_argument("--approach", choices=APPROACHES, default="auto",
+                   help="auto (default): hybrid with Depth-Anything when its weights are cached or given, "
+                        "else selfie")
+    g.add_argument("--model", choices=VARIANT_NAMES, default=None, metavar="VARIANT",
+                   help="depth model variant (defaults: " + ", ".join(f"{k}={v}" for k, v in DEFAULT_MODELS.items())
+                        + "); see `vidbokeh models list`")
+    g.add_argument("--weights", type=Path, default=None, help="depth weights file (instead of the cache)")
+    g.add_argument("--accelerator", choices=DEVICES, default="auto", help="where depth runs (default: auto)")
+    g.add_argument("--strategy", choices=STRATEGIES, default="portrait",
+                   help="blur strategy; portrait (default) is continuous depth-of-field")
+    focus = g.add_mutually_exclusive_group()
+    focus.add_argument("--focus", type=_fraction, default=None, metavar="X",
+                       help="focus plane as 0..1 of the depth range (default: on the main face)")
+    focus.add_argument("--focus-point", type=_point, default=None, metavar="X,Y",
+                       help="focus on this pixel (or 0..1 fractions of the image)")
+    g.add_argument("--max-blur", type=_fraction, default=None, metavar="F",
+                   help="largest blur radius as a fraction of the image diagonal")
+    g.add_argument("--dof", type=_fraction, default=None, metavar="F",
+                   help="half-width of the sharp depth-of-field band (0..1 of the depth range)")
+    g.add_argument("--blur-foreground", action="store_true", help="also blur what is nearer than the subject")
+    g.add_argument("--aperture-blades", type=int, default=None, metavar="N",
+                   help="polygonal aperture with N blades (default: circular)")
+    g.add_argument("--highlight-bloom", action="store_true", help="blur in linear light so highlights bloom")
+    g.add_argument("--depth-size", type=_positive_int, default=None, metavar="PX",
+                   help="depth network input size (default: the model's own; video: reduced)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vidbokeh", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.description = "Depth-aware portrait bokeh for photos, video files and webcams."
+    parser.add_argument("--version", action="version", version=f"vidbokeh {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    img = sub.add_parser("image", help="blur the background of photos")
+    img.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
+    img.add_argument("-o", "--output", type=Path, default=None,
+                     help="output file (one input) or folder (default: NAME_bokeh.EXT beside the input)")
+    img.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    img.add_argument("--save-depth", action="store_true", help="also write NAME_depth.png and NAME_depth16.png")
+    img.add_argument("--save-mask", action="store_true", help="also write NAME_mask.png (255 = kept sharp)")
+    img.add_argument("--timings", action="store_true", help="print a per-stage time table")
+    _add_effect_arguments(img)
+
+    vid = sub.add_parser("file", help="re-encode a video with the effect (audio, timing and metadata kept)")
+    vid.add_argument("input", type=Path)
+    vid.add_argument("output", type=Path)
+    vid.add_argument("--overwrite", action="store_true")
+    _add_video_arguments(vid)
+    _add_encoder_arguments(vid)
+    _add_effect_arguments(vid)
+
+    cam = sub.add_parser("webcam", help="live effect from a camera to a preview window, a file or a virtual camera")
+    cam.add_argument("--device", default=None, help="camera (default: the platform's first camera)")
+    cam.add_argument("--input-format", default=None, help="PyAV/FFmpeg input format (v4l2, avfoundation, dshow, lavfi)")
+    cam.add_argument("--size", type=_size, default=None, metavar="WxH", help="capture size")
+    cam.add_argument("--fps", type=float, default=None, help="capture frame rate")
+    cam.add_argument("--output", type=Path, default=None, help="also record to this file")
+    cam.add_argument("--overwrite", action="store_true")
+    cam.add_argument("--no-preview", action="store_true", help="no preview window")
+    cam.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual camera (pyvirtualcam)")
+    stop = cam.add_mutually_exclusive_group()
+    stop.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
+    stop.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
+    cam.add_argument("--realtime", action="store_true", help="feed a video file at its own rate, like a camera")
+    _add_video_arguments(cam)
+    _add_encoder_arguments(cam)
+    _add_effect_arguments(cam)
+
+    cmp_ = sub.add_parser("compare", help="run several approaches side by side on stills and write a report")
+    cmp_.add_argument("inputs", nargs="+", type=Path)
+    cmp_.add_argument("--out", type=Path, required=True, help="report folder")
+    cmp_.add_argument("--approaches", default="depth_anything,midas,selfie,hybrid",
+                      help="comma list; each may name a model: depth_anything=depth_anything_v2_vitb")
+    cmp_.add_argument("--strategies", default="portrait", help="comma list of " + ", ".join(STRATEGIES))
+    cmp_.add_argument("--weights", action="append", default=[], metavar="APPROACH=PATH",
+                      help="weights file for an approach (repeatable)")
+    cmp_.add_argument("--masks", type=Path, default=None, help="folder of person masks matched by file stem")
+    cmp_.add_argument("--depth", type=Path, default=None, help="folder of ground-truth depth PNGs matched by stem")
+    cmp_.add_argument("--depth-scale", type=float, default=1.0, help="depth PNG value per metre (TUM: 5000)")
+    cmp_.add_argument("--accelerator", choices=DEVICES, default="auto")
+
+    mdl = sub.add_parser("models", help="list, fetch and locate model weights")
+    msub = mdl.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
+    msub.add_parser("list", help="every depth variant: family, parameters, licence, cached or not")
+    fetch = msub.add_parser("fetch", help="download weights into the cache")
+    fetch.add_argument("names", nargs="+", help="variant names, or 'mediapipe' for the detector models")
+    path = msub.add_parser("path", help="print where a variant's weights are (or go) in the cache")
+    path.add_argument("name")
+    return parser
+
+
+def _add_video_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video")
+    g.add_argument("--depth-every", type=_positive_int, default=1, metavar="N",
+                   help="run depth every N frames, reusing the latest map in between")
+    g.add_argument("--smoothing", type=_fraction, default=None, metavar="S",
+                   help="temporal depth smoothing strength 0..1 (0 = off)")
+
+
+def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("encoder")
+    g.add_argument("--codec", default=None, help="video encoder (default: libx264; libvpx-vp9 for .webm)")
+    g.add_argument("--crf", type=int, default=18, help="constant rate factor (default: 18)")
+    g.add_argument("--encoder-preset", default="veryfast", help="encoder speed preset (default: veryfast)")
+
+
+def _install_sigterm() -> None:
+    def on_term(signum, frame):  # noqa: ARG001
+        raise Interrupted("terminated", exit_code=143)
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (e.g. called from a test thread)
+        pass
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code (``main`` exits with it)."""
+    parser = build_parser()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        _install_sigterm()
+        from . import commands
+
+        return commands.dispatch(args)
+    except KeyboardInterrupt:
+        print("vidbokeh: interrupted", file=sys.stderr)
+        return 130
+    except VidbokehError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"vidbokeh: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        print("vidbokeh: error: out of memory (try a smaller --depth-size or image)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"vidbokeh: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+def _silence_native_stderr() -> None:
+    """Keep native libraries' log lines (MediaPipe/LiteRT print INFO/WARNING lines straight to file
+    descriptor 2) off the terminal: Python's stderr moves to a duplicate of the terminal's descriptor,
+    and descriptor 2 goes to /dev/null. Our own one-line messages and progress bars are unaffected."""
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--debug" not in args:
+        _silence_native_stderr()
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""One function per subcommand: parsed arguments -> frozen settings -> the mode that does the work."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .engine import EffectSettings
+from .errors import UsageError, VidbokehError
+
+
+def _say(msg: str) -> None:
+    print(f"vidbokeh: {msg}", file=sys.stderr)
+
+
+def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
+    if args.weights is not None and not args.weights.is_file():
+        from .errors import WeightsNotFoundError
+
+        raise WeightsNotFoundError(f"{args.weights}: weights file not found")
+    if args.aperture_blades is not None and not 3 <= args.aperture_blades <= 16:
+        raise UsageError("--aperture-blades must be between 3 and 16")
+    return EffectSettings(
+        approach=args.approach,
+        model=args.model,
+        weights=args.weights,
+        device=args.accelerator,
+        strategy=args.strategy,
+        focus=args.focus,
+        focus_point=args.focus_point,
+        max_blur=args.max_blur,
+        dof=args.dof,
+        blur_foreground=True if args.blur_foreground else None,
+        aperture_blades=args.aperture_blades,
+        highlight_bloom=args.highlight_bloom,
+        depth_size=args.depth_size,
+        video=video,
+        depth_every=getattr(args, "depth_every", 1),
+        smoothing=getattr(args, "smoothing", None),
+    )
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from .image_mode import ImageJob, process_images, timing_table
+
+    job = ImageJob(output=args.output, overwrite=args.overwrite, save_depth=args.save_depth, save_mask=args.save_mask)
+    settings = effect_settings(args, video=False)
+    failures: list[VidbokehError] = []
+
+    def on_error(path: Path, exc: VidbokehError) -> None:
+        failures.append(exc)
+        _say(f"error: {exc}")
+
+    many = len(args.inputs) > 1 or any(p.is_dir() for p in args.inputs)
+    results = process_images(args.inputs, job, settings, on_error=on_error if many else None)
+    for r in results:
+        print(r.output)
+        for extra in r.extra:
+            print(extra)
+    if args.timings and results:
+        print(timing_table(results), file=sys.stderr)
+    if failures:
+        _say(f"{len(failures)} of {len(failures) + len(results)} images failed")
+        return failures[0].exit_code
+    return 0
+
+
+def cmd_file(args: argparse.Namespace) -> int:
+    from .video_mode import EncoderSettings, run_file
+
+    settings = effect_settings(args, video=True)
+    enc = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)
+    report = run_file(args.input, args.output, settings, enc, overwrite=args.overwrite)
+    _say(report.summary())
+    return report.exit_code
+
+
+def cmd_webcam(args: argparse.Namespace) -> int:
+    from .video_mode import CameraJob, EncoderSettings, run_webcam
+
+    settings = effect_settings(args, video=True)
+    enc = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)
+    job = CameraJob(
+        device=args.device, input_format=args.input_format, size=args.size, fps=args.fps, output=args.output,
+        overwrite=args.overwrite, preview=not args.no_preview, virtual_camera=args.virtual_camera,
+        max_frames=args.frames, max_seconds=args.seconds, realtime=args.realtime,
+    )
+    report = run_webcam(job, settings, enc)
+    _say(report.summary())
+    return report.exit_code
+
+
+def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"{what} expects APPROACH=VALUE, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import CompareSettings, compare
+
+    approaches: list[str] = []
+    models: dict[str, str] = {}
+    for item in filter(None, (a.strip() for a in args.approaches.split(","))):
+        name, sep, model = item.partition("=")
+        approaches.append(name)
+        if sep:
+            models[name] = model
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    weights = {k: Path(v) for k, v in _parse_pairs(args.weights, "--weights").items()}
+    settings = CompareSettings(
+        approaches=tuple(approaches), models=models, strategies=tuple(strategies), weights=weights,
+        masks_dir=args.masks, depth_dir=args.depth, depth_scale=args.depth_scale, device=args.accelerator,
+    )
+    result = compare(args.inputs, args.out, settings=settings)
+    print(result.report_md)
+    return 0 if not result.failed else 3
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .depth import catalog
+
+    if args.models_command == "list":
+        print(catalog.format_table(catalog.list_rows()))
+        return 0
+    if args.models_command == "fetch":
+        for name in args.names:
+            if name == "mediapipe":
+                from .stages.assets import fetch_all
+
+                for p in fetch_all():
+                    print(p)
+            else:
+                print(catalog.fetch(name))
+        return 0
+    if args.models_command == "path":
+        print(catalog.path(args.name))
+        return 0
+    raise UsageError("models: choose list, fetch or path")
+
+
+COMMANDS = {"image": cmd_image, "file": cmd_file, "webcam": cmd_webcam, "compare": cmd_compare, "models": cmd_models}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    return COMMANDS[args.command](args)

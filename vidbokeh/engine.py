@@ -1,0 +1,320 @@
+"""The effect: one approach's loaded models and the stages that turn a frame into its bokeh version.
+
+Image mode, video mode and compare mode all go through ``Effect.process``; only video mode turns on
+temporal state (depth smoothing, a focus puller, depth every N frames). The stages themselves live in
+``vidbokeh.stages`` and ``vidbokeh.depth``; this module only chains them and times them.
+
+Approaches:
+    selfie          person segmentation, no depth: the subject sharp, the background uniformly blurred
+    depth_anything  Depth-Anything depth drives the blur; faces protected
+    midas           MiDaS depth drives the blur; faces protected
+    hybrid          segmentation gives the subject's outline, depth how far each part of the background is
+    auto            hybrid with Depth-Anything when its weights are cached or given, else selfie
+"""
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .depth_names import DEFAULT_MODELS, family_of
+from .errors import UsageError
+
+DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")
+# hybrid: everything outside the person mask is background and gets at least this share of the largest blur
+HYBRID_BACKGROUND_FLOOR = 0.5
+VIDEO_DEPTH_SIZE = {"depth_anything": 266, "midas": 256}  # reduced depth resolution for video by default
+
+
+@dataclass(frozen=True)
+class EffectSettings:
+    approach: str = "auto"
+    model: str | None = None  # depth variant; None = the approach's default
+    weights: Path | None = None  # depth weights file instead of the store
+    device: str = "auto"
+    strategy: str = "portrait"
+    focus: float | None = None  # 0..1 of the depth range
+    focus_point: tuple[float, float] | None = None
+    max_blur: float | None = None  # fraction of the diagonal; None = the strategy's
+    dof: float | None = None
+    blur_foreground: bool | None = None
+    aperture_blades: int | None = None
+    highlight_bloom: bool = False
+    depth_size: int | None = None  # None: the model's own for stills, reduced for video
+    # video only
+    video: bool = False
+    depth_every: int = 1
+    smoothing: float | None = None  # None = default strength; 0 = off
+    weights_note: str = ""  # e.g. "synthetic": shown wherever figures depend on these weights
+
+
+@dataclass
+class LiveControls:
+    """Adjustments a live preview makes while running (keys); read by the processing stage."""
+
+    blur_scale: float = 1.0
+    focus_offset: float = 0.0  # added to the focus plane (0..1 of the depth range)
+
+
+@dataclass
+class FrameResult:
+    output: np.ndarray  # uint8 HxWx3
+    depth: np.ndarray | None  # float32 HxW relative inverse depth (larger = nearer), smoothed in video
+    protect: np.ndarray  # float32 HxW, 1 = kept sharp
+    coc: np.ndarray  # float32 HxW blur radius in pixels
+    focus: float | None  # focus plane (normalised depth) or None for selfie
+    faces: list = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+def resolve_approach(settings: EffectSettings, log: Callable[[str], None] | None = None) -> tuple[str, str | None]:
+    """(approach, depth variant or None). ``auto`` never touches the network."""
+    approach = settings.approach
+    if approach not in ("auto", "selfie", *DEPTH_APPROACHES):
+        raise UsageError(f"unknown approach {approach!r}")
+    model = settings.model
+    if model is not None and approach in ("depth_anything", "midas") and family_of(model) != approach:
+        raise UsageError(f"--model {model} is not a {approach} model")
+    if approach == "selfie":
+        if model is not None or settings.weights is not None:
+            raise UsageError("--model/--weights need a depth approach (depth_anything, midas, hybrid)")
+        return "selfie", None
+    if approach == "auto":
+        model = model or DEFAULT_MODELS["depth_anything"]
+        if settings.weights is not None or _weights_cached(model):
+            if log:
+                log(f"auto: using hybrid with {model}")
+            return "hybrid", model
+        if log:
+            log(f"auto: using selfie (no {model} weights cached; `vidbokeh models fetch {model}` enables hybrid depth)")
+        return "selfie", None
+    if approach == "hybrid":
+        return "hybrid", model or DEFAULT_MODELS["depth_anything"]
+    return approach, model or DEFAULT_MODELS[approach]
+
+
+def _weights_cached(model: str) -> bool:
+    from .depth.catalog import is_cached
+
+    return is_cached(model)
+
+
+class Effect:
+    """Loaded models for one approach. Not thread-safe: one pipeline stage owns it."""
+
+    def __init__(self, settings: EffectSettings = EffectSettings(), *, log: Callable[[str], None] | None = None,
+                 progress: bool = True) -> None:
+        t0 = time.perf_counter()
+        self.settings = settings
+        self._log = log or (lambda msg: print(f"vidbokeh: {msg}", file=sys.stderr))
+        self.approach, self.model_name = resolve_approach(settings, self._log)
+        from .stages.presets import get_preset
+
+        self.preset = get_preset(settings.strategy)
+        self.focus_settings, self.bokeh_settings, self.mask_settings = _apply_overrides(self.preset, settings)
+        self.live = LiveControls()
+        self._faces = None
+        self._segmenter = None
+        self._depth = None
+        self._smoother = None
+        self._puller = None
+        self._frame_index = 0
+        self._last_depth: np.ndarray | None = None
+        self._last_time: float | None = None
+        self._last_ts_ms: int | None = None
+        try:
+            from .stages.faces import FaceDetector, FaceDetectorSettings
+
+            mode = "video" if settings.video else "image"
+            self._faces = FaceDetector(FaceDetectorSettings(running_mode=mode), progress=progress)
+            if self.approach in ("selfie", "hybrid"):
+                from .stages.segmentation import PersonSegmenter, SegmenterSettings
+
+                self._segmenter = PersonSegmenter(SegmenterSettings(running_mode=mode), progress=progress)
+            if self.model_name is not None:
+                from .depth import create_depth_model
+
+                self._depth = create_depth_model(self.model_name, weights=settings.weights, device=settings.device)
+            if settings.video:
+                from .stages.smoothing import DepthSmoother, FocusPuller, SmoothingSettings
+
+                smooth = SmoothingSettings() if settings.smoothing is None else SmoothingSettings(strength=settings.smoothing)
+                self._smoother = DepthSmoother(smooth) if smooth.strength > 0 else None
+                self._puller = FocusPuller(smooth) if smooth.strength > 0 else None
+        except BaseException:
+            self.close()
+            raise
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- description ---------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return str(self._depth.device) if self._depth is not None else "cpu"
+
+    @property
+    def num_params(self) -> int:
+        return int(self._depth.num_params) if self._depth is not None else 0
+
+    @property
+    def face_backend(self) -> str:
+        return self._faces.backend if self._faces is not None else "none"
+
+    @property
+    def description(self) -> str:
+        if self.model_name is None:
+            return self.approach
+        weights = f", weights: {self.settings.weights}" if self.settings.weights else ""
+        note = f" [{self.settings.weights_note}]" if self.settings.weights_note else ""
+        return f"{self.approach} ({self.model_name}{weights}{note})"
+
+    @property
+    def depth_size(self) -> int | None:
+        if self.settings.depth_size is not None:
+            return self.settings.depth_size
+        if self.settings.video and self.model_name is not None:
+            variant = self._depth.variant if self._depth is not None else None
+            if variant is not None and getattr(variant, "fixed_input_size", False):
+                return None
+            return VIDEO_DEPTH_SIZE[family_of(self.model_name)]
+        return None
+
+    # -- processing -----------------------------------------------------------------------------
+    def process(self, rgb: np.ndarray, timestamp: float | None = None) -> FrameResult:
+        return self.process_batch([rgb], None if timestamp is None else [timestamp])[0]
+
+    def process_batch(self, frames: list[np.ndarray], timestamps: list[float] | None = None) -> list[FrameResult]:
+        """Process frames in order; depth runs as one batch where it runs on this call."""
+        timings = [dict() for _ in frames]
+        depths = self._depth_for(frames, timings)
+        results = []
+        for i, rgb in enumerate(frames):
+            ts = None if timestamps is None else timestamps[i]
+            results.append(self._finish(rgb, depths[i], ts, timings[i]))
+        return results
+
+    def _depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray | None]:
+        if self._depth is None:
+            return [None] * len(frames)
+        every = max(1, self.settings.depth_every)
+        todo = [i for i in range(len(frames)) if (self._frame_index + i) % every == 0 or self._last_depth is None and i == 0]
+        fresh: dict[int, np.ndarray] = {}
+        if todo:
+            t0 = time.perf_counter()
+            maps = self._depth.predict_batch([frames[i] for i in todo], input_size=self.depth_size)
+            per = (time.perf_counter() - t0) / len(todo)
+            for i, d in zip(todo, maps):
+                fresh[i] = d
+                timings[i]["depth"] = per
+        out: list[np.ndarray | None] = []
+        for i in range(len(frames)):
+            if i in fresh:
+                d = fresh[i]
+                if self._smoother is not None:
+                    t0 = time.perf_counter()
+                    d = self._smoother.update(d, frames[i])
+                    timings[i]["smooth"] = time.perf_counter() - t0
+                self._last_depth = d
+            out.append(self._last_depth)
+        return out
+
+    def _finish(self, rgb: np.ndarray, depth: np.ndarray | None, timestamp: float | None,
+                timings: dict[str, float]) -> FrameResult:
+        from .stages.bokeh import render_bokeh, render_uniform
+        from .stages.focus import choose_focus, coc_map
+        from .stages.masks import build_protection_mask
+
+        self._frame_index += 1
+        ts_ms = None
+        if self.settings.video:
+            ts_ms = int(round((timestamp if timestamp is not None else self._frame_index / 30.0) * 1000))
+            if self._last_ts_ms is not None and ts_ms <= self._last_ts_ms:
+                ts_ms = self._last_ts_ms + 1  # MediaPipe's video mode needs strictly increasing times
+            self._last_ts_ms = ts_ms
+        with _timed(timings, "faces"):
+            faces = self._faces.detect(rgb, ts_ms) if self._faces is not None else []
+        person = None
+        if self._segmenter is not None and self.preset.protect_person:
+            with _timed(timings, "segment"):
+                person = self._segmenter.segment(rgb, ts_ms, faces)
+        with _timed(timings, "mask"):
+            protect = build_protection_mask(rgb, person, faces, self.mask_settings)
+        h, w = rgb.shape[:2]
+        diag = float(np.hypot(h, w))
+        max_px = self.focus_settings.max_blur * diag * self.live.blur_scale
+        focus = None
+        with _timed(timings, "focus"):
+            if depth is not None:
+                focus = choose_focus(depth, faces, protect, self.focus_settings)
+                focus = float(np.clip(focus + self.live.focus_offset, 0.0, 1.0))
+                if self._puller is not None:
+                    dt = 1 / 30.0 if timestamp is None or self._last_time is None else max(1e-3, timestamp - self._last_time)
+                    focus = self._puller.update(focus, dt, cut=self._smoother is not None
+                                                and self._smoother.last_cut_reason == "frame")
+                fs = self.focus_settings
+                if self.live.blur_scale != 1.0:
+                    fs = replace(fs, max_blur=fs.max_blur * self.live.blur_scale)
+                coc = coc_map(depth, focus, fs, diag)
+                if self.approach == "hybrid":
+                    # The segmentation defines the subject; everything else is background and blurs at least
+                    # this much, more the farther it is.
+                    coc = np.maximum(coc, (1.0 - protect) * np.float32(HYBRID_BACKGROUND_FLOOR * max_px))
+        self._last_time = timestamp
+        with _timed(timings, "render"):
+            if depth is None:
+                output = render_uniform(rgb, max_px, protect, self.bokeh_settings)
+                coc = (1.0 - protect) * np.float32(max_px)
+            else:
+                output = render_bokeh(rgb, coc.astype(np.float32, copy=False), protect, self.bokeh_settings)
+        return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=focus, faces=faces,
+                           timings=timings)
+
+    def close(self) -> None:
+        for part in (self._faces, self._segmenter):
+            if part is not None:
+                part.close()
+        self._faces = self._segmenter = None
+        self._depth = None
+
+    def __enter__(self) -> "Effect":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _apply_overrides(preset, s: EffectSettings):
+    from .stages.masks import MaskSettings
+
+    focus, bokeh = preset.focus, preset.bokeh
+    mask = MaskSettings(protect_faces=preset.protect_faces)
+    changes = {}
+    if s.focus is not None:
+        changes["focus"] = s.focus
+    if s.focus_point is not None:
+        changes["focus_point"] = s.focus_point
+    if s.max_blur is not None:
+        changes["max_blur"] = s.max_blur
+    if s.dof is not None:
+        changes["dof"] = s.dof
+    if s.blur_foreground is not None:
+        changes["blur_foreground"] = s.blur_foreground
+    focus = replace(focus, **changes)
+    bchanges = {"highlight_bloom": s.highlight_bloom or bokeh.highlight_bloom}
+    if s.aperture_blades is not None:
+        bchanges["aperture_blades"] = s.aperture_blades
+    bokeh = replace(bokeh, **bchanges)
+    return focus, bokeh, mask
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0

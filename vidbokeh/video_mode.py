@@ -1,0 +1,328 @@
+"""Video modes: ``vidbokeh file`` (re-encode with the effect) and ``vidbokeh webcam`` (live).
+
+Both wire a source (media/sources.py), the effect (engine.py) and one or more sinks (media/sinks.py,
+media/preview.py) into the threaded pipeline (pipeline.py). This module decides what happens at the end:
+complete -> rename into place; interrupted or a stage failed -> finalize what was written (a playable
+file); the output itself failed -> abort (nothing under the final name).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .engine import Effect, EffectSettings
+from .errors import Interrupted, OutputError, VidbokehError
+from .pipeline import Pipeline, PipelineSettings
+
+KEYS_HELP = "keys: q/Esc quit, +/- blur, [/] focus nearer/farther, 0 reset"
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    codec: str | None = None  # None: libx264 (libvpx-vp9 for .webm); h264_nvenc when a GPU runs depth
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+@dataclass(frozen=True)
+class CameraJob:
+    device: str | None = None
+    input_format: str | None = None
+    size: tuple[int, int] | None = None
+    fps: float | None = None
+    output: Path | None = None
+    overwrite: bool = False
+    preview: bool = True
+    virtual_camera: bool = False
+    max_frames: int | None = None
+    max_seconds: float | None = None
+    realtime: bool = False  # a file played at its own rate, like a camera
+
+
+@dataclass
+class RunReport:
+    output: Path | None
+    frames_in: int = 0
+    frames_written: int = 0
+    skipped: int = 0  # undecodable frames/packets the source skipped
+    dropped: int = 0  # live frames dropped because processing was slower than the camera
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # capture-to-output, seconds
+    interrupted: bool = False
+    exit_code: int = 0
+    note: str = ""
+
+    @property
+    def fps(self) -> float:
+        return self.frames_written / self.seconds if self.seconds > 0 else 0.0
+
+    def latency_ms(self) -> tuple[float, float] | None:
+        if not self.latencies:
+            return None
+        arr = np.asarray(self.latencies) * 1000
+        return float(np.median(arr)), float(np.percentile(arr, 95))
+
+    def summary(self) -> str:
+        parts = [f"{self.frames_written} frames"]
+        if self.output is not None:
+            parts[0] += f" written to {self.output}"
+        parts.append(f"{self.fps:.1f} fps")
+        if self.skipped:
+            parts.append(f"{self.skipped} undecodable frames skipped")
+        if self.dropped:
+            parts.append(f"{self.dropped} frames dropped")
+        lat = self.latency_ms()
+        if lat is not None:
+            parts.append(f"latency median {lat[0]:.0f} ms, p95 {lat[1]:.0f} ms")
+        text = ", ".join(parts)
+        if self.interrupted:
+            text = "interrupted: " + text + " (finalized, playable)"
+        if self.note:
+            text += f"; {self.note}"
+        return text
+
+
+@dataclass
+class _Outcome:
+    """What the sink side saw: used to choose finalize (keep what was done) or abort (output broken)."""
+
+    output_failed: bool = False
+    written: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+def _process_fn(effect: Effect) -> Callable[[list], list]:
+    def process(frames: list) -> list:
+        results = effect.process_batch([f.rgb for f in frames], [f.time for f in frames])
+        return list(zip(frames, results))
+
+    return process
+
+
+def run_file(
+    src: str | Path,
+    dst: str | Path,
+    settings: EffectSettings,
+    encoder: EncoderSettings = EncoderSettings(),
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    sink_factory=None,
+) -> RunReport:
+    """Re-encode ``src`` into ``dst`` with the effect, keeping audio, timing and metadata."""
+    from .media.sinks import VideoFileSink
+    from .media.sources import FileSource
+
+    src, dst = Path(src), Path(dst)
+    source = FileSource(src)  # probes: bad input fails here, before models load
+    info = source.info
+    make_sink = sink_factory or VideoFileSink
+    effect = Effect(settings)
+    try:
+        sink = make_sink(dst, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset, audio_from=src,
+                         overwrite=overwrite, prefer_nvenc=effect.device.startswith("cuda"))
+        report = RunReport(output=dst, note=getattr(sink, "note", None) or "")
+        outcome = _Outcome()
+        bar = _progress_bar(info, progress)
+
+        def write(item) -> None:
+            frame, result = item
+            try:
+                sink.write(result.output, frame.pts, frame.time_base)
+            except BaseException:
+                outcome.output_failed = True
+                raise
+            outcome.written += 1
+            if bar is not None:
+                bar.update(1)
+
+        batch = 4 if effect.device.startswith("cuda") else 1
+        with source:
+            sink.open()
+            pipe = Pipeline(source, _process_fn(effect), write, PipelineSettings(queue_size=8, batch_size=batch))
+            _run_and_settle(pipe, sink, outcome, report)
+            report.skipped = source.skipped
+        if bar is not None:
+            bar.close()
+        return report
+    finally:
+        effect.close()
+
+
+def _run_and_settle(pipe: Pipeline, sink, outcome: _Outcome, report: RunReport) -> None:
+    """Run the pipeline; on success close the sink, otherwise finalize or abort it, then re-raise."""
+    t0 = time.monotonic()
+    try:
+        stats = pipe.run()
+    except (KeyboardInterrupt, Interrupted) as exc:
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        _settle(sink, outcome, keep=True)
+        report.frames_in = pipe.stats.frames_in
+        report.frames_written = outcome.written
+        report.seconds = time.monotonic() - t0
+        report.interrupted, report.exit_code = True, code
+        report.dropped = pipe.stats.dropped
+        report.latencies = outcome.latencies
+        return
+    except BaseException as exc:
+        _settle(sink, outcome, keep=not outcome.output_failed)
+        if isinstance(exc, VidbokehError) and outcome.written and not outcome.output_failed:
+            exc.args = (f"{exc} ({outcome.written} frames finalized in {getattr(sink, 'path', 'the output')})",)
+        raise
+    final = sink.close()
+    report.output = final if isinstance(final, Path) else report.output
+    report.frames_in = stats.frames_in
+    report.frames_written = outcome.written
+    report.seconds = time.monotonic() - t0
+    report.dropped = stats.dropped
+    report.latencies = outcome.latencies
+
+
+def _settle(sink, outcome: _Outcome, *, keep: bool) -> None:
+    try:
+        if keep and outcome.written > 0:
+            sink.finalize()
+        else:
+            sink.abort()
+    except VidbokehError as exc:  # the original failure matters more; say this one in a line
+        print(f"vidbokeh: error: {exc}", file=sys.stderr)
+
+
+def _progress_bar(info, show: bool):
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    total = info.expected_frames
+    return tqdm(total=total, unit="frame", desc="vidbokeh", dynamic_ncols=True, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------------- webcam
+
+class _LiveSinks:
+    """Fan-out to the preview window, the recording and the virtual camera; handles the keys."""
+
+    def __init__(self, job: CameraJob, effect: Effect, recorder, preview, virtual, outcome: _Outcome,
+                 deadline: float | None) -> None:
+        self.job, self.effect, self.recorder, self.preview, self.virtual = job, effect, recorder, preview, virtual
+        self.outcome = outcome
+        self.deadline = deadline
+        self._fps_t = time.monotonic()
+        self._fps = 0.0
+
+    def __call__(self, item) -> bool:
+        frame, result = item
+        if self.recorder is not None:
+            try:
+                self.recorder.write(result.output, frame.pts, frame.time_base)
+            except BaseException:
+                self.outcome.output_failed = True
+                raise
+        if self.virtual is not None:
+            self.virtual.write(result.output, frame.pts, frame.time_base)
+        now = time.monotonic()
+        latency = now - frame.capture_time
+        self.outcome.latencies.append(latency)
+        self.outcome.written += 1
+        dt = now - self._fps_t
+        self._fps_t = now
+        if dt > 0:
+            self._fps = 0.9 * self._fps + 0.1 / dt if self._fps else 1 / dt
+        if self.preview is not None:
+            key = self.preview.write(result.output, lines=(f"{self._fps:4.1f} fps  {latency * 1000:4.0f} ms",
+                                                           KEYS_HELP))
+            if key in (ord("q"), 27):
+                return False
+            self._handle_key(key)
+        if self.job.max_frames is not None and self.outcome.written >= self.job.max_frames:
+            return False
+        if self.deadline is not None and now >= self.deadline:
+            return False
+        return True
+
+    def _handle_key(self, key: int) -> None:
+        live = self.effect.live
+        if key in (ord("+"), ord("=")):
+            live.blur_scale = min(4.0, live.blur_scale * 1.25)
+        elif key in (ord("-"), ord("_")):
+            live.blur_scale = max(0.0, live.blur_scale / 1.25)
+        elif key == ord("["):
+            live.focus_offset = min(1.0, live.focus_offset + 0.05)
+        elif key == ord("]"):
+            live.focus_offset = max(-1.0, live.focus_offset - 0.05)
+        elif key == ord("0"):
+            live.blur_scale, live.focus_offset = 1.0, 0.0
+
+
+def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSettings = EncoderSettings(), *,
+               preview_factory=None, virtual_factory=None) -> RunReport:
+    """Live effect from a camera (or a lavfi test source) to a window, a recording and/or a virtual camera."""
+    from .media.sources import CameraSource
+
+    source = CameraSource(job.device, job.input_format, size=job.size, fps=job.fps, realtime=job.realtime)
+    source.open()  # a missing camera fails here, before models load
+    info = source.info
+    effect = None
+    recorder = preview = virtual = None
+    outcome = _Outcome()
+    report = RunReport(output=job.output)
+    try:
+        effect = Effect(settings)
+        if job.output is not None:
+            from .media.sinks import VideoFileSink
+
+            recorder = VideoFileSink(job.output, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset,
+                                     overwrite=job.overwrite, prefer_nvenc=effect.device.startswith("cuda"))
+            recorder.open()
+        if job.preview:
+            from .media.sinks import PreviewSink
+
+            preview = (preview_factory or PreviewSink)("vidbokeh").open()
+        if job.virtual_camera:
+            from .media.sinks import VirtualCameraSink
+
+            w, h = info.display_size
+            virtual = VirtualCameraSink(w, h, float(info.fps or 30), backend=virtual_factory).open()
+        if recorder is None and preview is None and virtual is None and job.max_frames is None \
+                and job.max_seconds is None:
+            raise OutputError("webcam: nothing to show or record (give --output, --virtual-camera, --frames or "
+                              "--seconds with --no-preview)")
+        deadline = time.monotonic() + job.max_seconds if job.max_seconds is not None else None
+        sinks = _LiveSinks(job, effect, recorder, preview, virtual, outcome, deadline)
+        pipe = Pipeline(source, _process_fn(effect), sinks,
+                        PipelineSettings(queue_size=2, live=True, sink_on_caller_thread=preview is not None))
+        if recorder is not None:
+            _run_and_settle(pipe, recorder, outcome, report)
+        else:
+            _run_and_settle(pipe, _NoFile(), outcome, report)
+            report.output = None
+        if getattr(source, "disconnected", False):
+            report.note = "the camera stopped delivering frames; recording kept"
+        return report
+    finally:
+        source.close()
+        for part in (preview, virtual):
+            if part is not None:
+                part.close()
+        if effect is not None:
+            effect.close()
+
+
+class _NoFile:
+    """Stand-in for a recording when there is none (nothing to finalize)."""
+
+    path = None
+
+    def close(self):
+        return None
+
+    def finalize(self):
+        return None
+
+    def abort(self):
+        return None
