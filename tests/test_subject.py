@@ -177,6 +177,16 @@ def test_segmentation_matches_hand_labels(segmenter, detector, labelled) -> None
     assert min(clear) >= 0.65, ious
 
 
+def test_tall_full_length_portrait_keeps_the_legs(segmenter, samples_dir) -> None:
+    """Tiles of a tall picture hold legs without a head; the person must stay whole."""
+    rgb = _rgb(samples_dir / "images" / "biden_official_portrait.jpg")  # 451x1024, standing
+    prob = segmenter.segment(rgb)
+    h, w = prob.shape
+    legs = prob[int(0.75 * h):int(0.95 * h), int(0.3 * w):int(0.6 * w)]
+    assert float((legs >= 0.5).mean()) > 0.8
+    assert float((prob[: int(0.1 * h), : int(0.1 * w)] >= 0.5).mean()) < 0.2  # wall, top left
+
+
 def test_tiles_beat_the_squashed_frame(model_files, labelled) -> None:
     with PersonSegmenter(SegmenterSettings(tile=False, refine=False)) as plain, PersonSegmenter() as full:
         gains = []

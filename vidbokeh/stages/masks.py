@@ -4,9 +4,8 @@ Built from the person probability (segmenter) and the detected faces:
 1. the probability is turned into a soft mask by a ramp between two thresholds;
 2. every face adds an ellipse covering the head and hair (from its box), fully sharp (a
    low-score face only where the person mask confirms it);
-3. the outline is refined against the full-resolution picture with the guided filter
-   (opencv-contrib ``ximgproc``), so it follows hair and shoulders rather than the
-   segmenter's 256-px blur;
+3. the outline is refined against the full-resolution picture with the (fast) guided filter,
+   so it follows hair and shoulders rather than the segmenter's 256-px blur;
 4. a small dilation adds a safety margin: blurring a few background pixels next to the subject
    is invisible, blurring the subject's own edge is not.
 """
@@ -36,7 +35,7 @@ class MaskSettings:
     guided_radius_frac: float = 0.006  # guided filter radius, fraction of the diagonal
     guided_eps: float = 1e-3  # guided filter regularisation (guide in [0, 1])
     guided_color: bool = False  # colour guide (4x slower) instead of luma
-    guided_max_side: int = 2048  # the filter runs on a copy no larger than this (speed)
+    guided_max_side: int = 640  # filter coefficients fitted on a copy no longer than this (speed)
     dilate_frac: float = 0.002  # safety margin, fraction of the diagonal (0 = none)
     fill_holes_frac: float = 0.002  # holes inside the subject smaller than this x area are filled
 
@@ -92,22 +91,29 @@ def soft_threshold(prob: np.ndarray, low: float, high: float) -> np.ndarray:
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
-def fill_small_holes(mask: np.ndarray, max_area: float) -> np.ndarray:
-    """Set to 1 the background regions enclosed by the subject that are smaller than ``max_area``."""
-    background = (mask < 0.5).astype(np.uint8)
+def fill_small_holes(mask: np.ndarray, max_area: float, max_side: int = 512) -> np.ndarray:
+    """Set to 1 the background regions enclosed by the subject that are smaller than ``max_area``
+    (px of the full image). Found on a copy at most ``max_side`` px long (speed)."""
+    h, w = mask.shape
+    scale = min(1.0, max_side / max(h, w))
+    small = mask if scale == 1.0 else cv2.resize(
+        mask, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
+    background = (small < 0.5).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
     if count <= 1:
         return mask
-    h, w = mask.shape
+    sh, sw = small.shape
     x, y, bw, bh, area = (stats[:, i] for i in range(5))
-    touches_border = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    small = (area <= max_area) & ~touches_border
-    small[0] = False  # label 0 is the subject itself
-    if not small.any():
+    touches_border = (x == 0) | (y == 0) | (x + bw == sw) | (y + bh == sh)
+    holes = (area <= max_area * scale * scale) & ~touches_border
+    holes[0] = False  # label 0 is the subject itself
+    if not holes.any():
         return mask
-    out = mask.copy()
-    out[small[labels]] = 1.0
-    return out
+    fill = holes[labels].astype(np.float32)
+    if scale < 1.0:
+        fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(mask, fill)
 
 
 def trusted_faces(faces: Sequence[Face], person_prob: np.ndarray | None, sure_score: float) -> list[Face]:
@@ -156,23 +162,43 @@ def face_ellipses(shape: tuple[int, int], faces: Sequence[Face], settings: MaskS
 def guided_refine(
     rgb: np.ndarray, mask: np.ndarray, radius: int, eps: float, max_side: int, *, color: bool = False
 ) -> np.ndarray:
-    """Edge-aware refinement of ``mask`` guided by the picture (run at <= ``max_side`` px)."""
+    """Edge-aware refinement of ``mask`` guided by the picture.
+
+    Luma guide: the fast guided filter (He & Sun 2015): the local linear coefficients
+    ``q = a * I + b`` are fitted on a copy at most ``max_side`` px long, then applied to the
+    full-resolution luma, so the edges come from the full-resolution picture. Colour guide:
+    opencv-contrib's guided filter on a copy at most ``max_side`` px long (slower).
+    """
     h, w = mask.shape
     scale = min(1.0, max_side / max(h, w))
     guide = rgb if rgb.dtype == np.uint8 else _to_uint8(rgb)
-    if not color:
-        guide = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
-    src = mask
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small_radius = max(1, int(round(radius * scale)))
+    if color:
+        small_guide = cv2.resize(guide, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else guide
+        src = cv2.resize(mask, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else mask
+        refined = cv2.ximgproc.guidedFilter(small_guide.astype(np.float32) * (1.0 / 255.0), src, small_radius, eps)
+        if scale < 1.0:
+            refined = cv2.resize(refined, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(refined, 0.0, 1.0).astype(np.float32)
+    luma = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
+    small_luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else luma
+    small_mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else mask
+    ksize = (2 * small_radius + 1, 2 * small_radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(small_luma), box(small_mask)
+    var_i = box(small_luma * small_luma) - mean_i * mean_i
+    cov_ip = box(small_luma * small_mask) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    mean_a, mean_b = box(a), box(b)
     if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        guide = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-        src = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
-        radius = max(1, int(round(radius * scale)))
-    guide_f = guide.astype(np.float32) * (1.0 / 255.0)
-    refined = cv2.ximgproc.guidedFilter(guide_f, src, radius, eps)
-    if scale < 1.0:
-        refined = cv2.resize(refined, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(refined, 0.0, 1.0).astype(np.float32)
+        mean_a = cv2.resize(mean_a, (w, h), interpolation=cv2.INTER_LINEAR)
+        mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(mean_a * luma + mean_b, 0.0, 1.0).astype(np.float32)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
