@@ -50,13 +50,14 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def transcode(src: Path, dst: Path, **sink_options) -> FileSource:
+def transcode(src: Path, dst: Path, *, pass_durations: bool = True, **sink_options) -> FileSource:
     """Decode `src` and encode every frame into `dst` (the identity 'effect'), audio from src."""
     with FileSource(src) as source:
         audio = src if source.info.has_audio else None
         with VideoFileSink(dst, source.info, audio_from=audio, **sink_options) as sink:
             for frame in source:
-                sink.write(frame.rgb, frame.pts, frame.time_base, frame.duration)
+                duration = frame.duration if pass_durations else None
+                sink.write(frame.rgb, frame.pts, frame.time_base, duration)
     return source
 
 
@@ -234,9 +235,10 @@ def test_webm_uses_vp9_and_opus(clips, tmp_path):
         VideoFileSink(tmp_path / "x.webm", info, codec="libx264")
 
 
-def test_vfr_keeps_irregular_timestamps(clips, tmp_path):
+@pytest.mark.parametrize("pass_durations", [True, False])
+def test_vfr_keeps_irregular_timestamps(clips, tmp_path, pass_durations):
     out = tmp_path / "vfr_out.mp4"
-    transcode(clips["vfr"], out)
+    transcode(clips["vfr"], out, pass_durations=pass_durations)
     assert seconds(out) == pytest.approx([p / 1000 for p in VFR_PTS], abs=1e-6)
     assert probe(out).duration == pytest.approx(probe(clips["vfr"]).duration, abs=1e-6)
 

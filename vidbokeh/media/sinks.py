@@ -427,6 +427,9 @@ class VideoFileSink:
         )
         frame.pts = enc_pts
         frame.time_base = tb
+        if self._last_pts is not None and self._durations.get(self._last_pts) == 0:
+            # the previous frame had no duration and is still inside the encoder: it lasts until this one
+            self._durations[self._last_pts] = enc_pts - self._last_pts
         self._durations[enc_pts] = duration or 0
         if len(self._durations) > 512:  # only frames still inside the encoder belong here
             for stale in sorted(self._durations)[:256]:
@@ -455,6 +458,8 @@ class VideoFileSink:
             if complete:
                 raise OutputError(f"{self.path}: no frames were written; nothing saved")
             return None
+        if complete and self._last_pts is not None and self._durations.get(self._last_pts) == 0:
+            self._durations[self._last_pts] = self._input_end_duration()
         try:
             for packet in self._video.encode(None):
                 self._mux_video(packet)
@@ -474,6 +479,17 @@ class VideoFileSink:
             raise
         self._state = "closed"
         return self.path
+
+    def _input_end_duration(self) -> int:
+        """Duration of the last frame when the caller gave none: up to the input's end if that is
+        plausible (within 4 frame steps), else one nominal frame step."""
+        info, tb = self.info, self.info.time_base
+        if info.duration and self._last_pts is not None:
+            end = (info.start_time or 0.0) + info.duration
+            gap = int(round((end - self._last_time) / tb)) if self._last_time > float("-inf") else 0
+            if 0 < gap <= 4 * self._frame_step:
+                return gap
+        return self._frame_step
 
     def close(self) -> Path:
         """Flush, copy the rest of the audio, rename into place. Returns the final path."""
