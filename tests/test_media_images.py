@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from vidbokeh.errors import InputError, InputNotFoundError, OutputError
-from vidbokeh.media import images
+from vidbokeh.media import atomic, images
 from vidbokeh.media.images import expand_inputs, load_image, save_image
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -316,6 +316,17 @@ def test_read_only_destination_folder(tmp_path, loaded):
             save_image(ro / "out.jpg", loaded.rgb, loaded)
     finally:
         ro.chmod(0o700)
+
+
+def test_read_only_destination_as_seen_by_the_os(tmp_path, loaded, monkeypatch):
+    # runs as root too (root ignores mode bits): the folder reports no write access
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(atomic.os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    with pytest.raises(OutputError, match="not writable"):
+        save_image(ro / "out.jpg", loaded.rgb, loaded)
+    assert list(ro.iterdir()) == []
 
 
 def test_unsupported_extension(tmp_path, loaded):
