@@ -148,6 +148,8 @@ def run_file(
             _run_and_settle(pipe, sink, outcome, report)
             report.skipped = source.skipped
         if bar is not None:
+            bar.total = bar.n  # the container's estimate may have been off by a frame
+            bar.refresh()
             bar.close()
         return report
     finally:

@@ -1,0 +1,139 @@
+"""`vidbokeh file` and `vidbokeh webcam` end to end: timing, audio, metadata, live sources."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media_factory import audio_packets, decoded_video, make_clip
+from vidbokeh.cli import run
+from vidbokeh.engine import EffectSettings
+from vidbokeh.video_mode import CameraJob, run_webcam
+
+SELFIE = ["--approach", "selfie"]
+
+
+def _duration(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return float(c.duration) / av.time_base if c.duration else 0.0
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_file_mode_keeps_frames_timestamps_audio_and_metadata(tmp_path: Path, suffix: str):
+    src = make_clip(tmp_path / f"in{suffix}", width=160, height=120, frames=24, fps=24,
+                    metadata={"title": "vidbokeh test", "comment": "kept"})
+    dst = tmp_path / f"out{suffix}"
+    before = src.read_bytes()
+    assert run(["file", str(src), str(dst), *SELFIE]) == 0
+    assert src.read_bytes() == before
+    pts_in, tb_in, size_in = decoded_video(src)
+    pts_out, tb_out, size_out = decoded_video(dst)
+    assert size_out == size_in
+    assert len(pts_out) == len(pts_in)
+    # Same presentation times (in seconds) frame for frame.
+    t_in = [float(p * tb_in) for p in pts_in]
+    t_out = [float(p * tb_out) for p in pts_out]
+    assert np.allclose(t_in, t_out, atol=1e-3)
+    # Audio copied packet for packet.
+    assert audio_packets(dst) == audio_packets(src)
+    assert abs(_duration(dst) - _duration(src)) < 1 / 24 + 1e-3
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert b.streams.video[0].average_rate == a.streams.video[0].average_rate
+        if suffix != ".mp4":  # the mp4 muxer only keeps a few standard tags, title among them
+            assert {k.lower(): v for k, v in b.metadata.items()}.get("comment") == "kept"
+        assert b.metadata.get("title") == "vidbokeh test"
+    assert not list(tmp_path.glob("*partial*"))  # no temporary file left behind
+
+
+def test_variable_frame_rate_stays_variable(tmp_path: Path):
+    pts = [0, 40, 70, 150, 160, 260, 300, 420, 430, 500]
+    src = make_clip(tmp_path / "vfr.mkv", width=96, height=64, pts=pts, time_base=Fraction(1, 1000))
+    dst = tmp_path / "vfr_out.mkv"
+    assert run(["file", str(src), str(dst), *SELFIE]) == 0
+    out_pts, tb, _ = decoded_video(dst)
+    assert [round(float(p * tb) * 1000) for p in out_pts] == pts
+
+
+def test_rotation_metadata_and_odd_size_are_kept(tmp_path: Path):
+    src = make_clip(tmp_path / "phone.mp4", width=91, height=67, frames=8, rotation=90)
+    dst = tmp_path / "phone_out.mp4"
+    assert run(["file", str(src), str(dst), *SELFIE]) == 0
+    _, _, size = decoded_video(dst)
+    assert size == (91, 67)
+    with av.open(str(dst)) as c:
+        frame = next(c.decode(video=0))
+        assert frame.rotation == 90
+
+
+def test_webm_output_uses_a_webm_codec(tmp_path: Path):
+    src = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=6, audio=True)
+    dst = tmp_path / "out.webm"
+    assert run(["file", str(src), str(dst), *SELFIE]) == 0
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
+        assert c.streams.audio and c.streams.audio[0].codec_context.name in ("opus", "libopus", "vorbis")
+        assert sum(1 for _ in c.decode(video=0)) == 6
+
+
+def test_webcam_lavfi_to_a_recording_with_latency_report(tmp_path: Path, capsys):
+    out = tmp_path / "rec.mp4"
+    code = run(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=320x240:rate=30",
+                "--no-preview", "--frames", "20", "--output", str(out), *SELFIE])
+    assert code == 0
+    pts, _, size = decoded_video(out)
+    assert size == (320, 240) and len(pts) == 20
+    err = capsys.readouterr().err
+    assert "latency median" in err
+
+
+def test_webcam_preview_and_virtual_camera_with_fake_backends(samples_dir: Path):
+    shown: list[np.ndarray] = []
+    sent: list[np.ndarray] = []
+
+    class FakeGui:
+        WINDOW_NORMAL = 0
+        WND_PROP_VISIBLE = 4
+
+        def namedWindow(self, *a):
+            pass
+
+        def imshow(self, title, img):
+            shown.append(img)
+
+        def waitKey(self, ms):
+            return ord("q") if len(shown) >= 12 else -1  # the user quits after 12 frames
+
+        def getWindowProperty(self, *a):
+            return 1
+
+        def destroyWindow(self, *a):
+            pass
+
+        def putText(self, *a):
+            pass
+
+    class FakeCamera:
+        def __init__(self, w, h, fps, **kw):
+            self.size = (w, h)
+            self.device = "/dev/video-fake"
+
+        def send(self, rgb):
+            sent.append(rgb)
+
+        def close(self):
+            pass
+
+    from vidbokeh.media.sinks import PreviewSink
+
+    clip = samples_dir / "videos" / "intel_asl_book.mkv"
+    job = CameraJob(device=str(clip), realtime=True, preview=True, virtual_camera=True)
+    report = run_webcam(job, EffectSettings(approach="selfie", video=True),
+                        preview_factory=lambda title: PreviewSink(title, gui=FakeGui()),
+                        virtual_factory=FakeCamera)
+    assert len(shown) == 12  # quit key honoured at once
+    assert len(sent) == 12 and sent[0].shape == (480, 640, 3)
+    assert report.frames_written == 12
+    assert report.latency_ms() is not None
