@@ -120,7 +120,7 @@ def test_cut_mp4_without_index_is_a_clean_error(clips, tmp_path):
 def test_file_source_frames_are_upright_rgb_with_input_timestamps(clips):
     with FileSource(clips["main"]) as source:
         frames = list(source)
-    assert len(frames) == 45 and source.skipped == 0 and source.missing == 0
+    assert len(frames) == 45 and source.skipped == 0 and source.missing == 0 and not source.truncated
     assert [f.index for f in frames] == list(range(45))
     assert frames[0].rgb.shape == (160, 120, 3) and frames[0].rgb.dtype == np.uint8  # rotated 90
     assert [f.pts for f in frames] == decoded_video(clips["main"])[0]
@@ -145,7 +145,7 @@ def test_truncated_video_yields_the_first_part(clips, tmp_path, kind):
     cut = truncate_copy(src, tmp_path / f"cut{src.suffix}", 0.5)
     with FileSource(cut) as source:
         frames = list(source)
-    assert 15 <= len(frames) < 60
+    assert 15 <= len(frames) < 60 and source.truncated
     assert [f.pts for f in frames] == decoded_video(src)[0][: len(frames)]
 
 

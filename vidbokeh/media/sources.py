@@ -81,8 +81,8 @@ class _DecodingSource:
     """Shared demux/decode loop with corruption tolerance."""
 
     info: VideoInfo
-    skipped: int
-    truncated: bool
+    skipped: int  # packets that failed to read or decode
+    truncated: bool  # the stream ended early: before its announced duration, or after repeated errors
 
     def __init__(self, upright: bool) -> None:
         self._upright = upright
@@ -127,17 +127,12 @@ class _DecodingSource:
                 return
             except (av.EOFError, EOFError):
                 return
-            except (av.FFmpegError, OSError) as exc:
-                if self._fatal(exc):
-                    raise
+            except (av.FFmpegError, OSError):
                 failures += 1
                 self.skipped += 1
                 if failures >= MAX_CONSECUTIVE_ERRORS:
                     self.truncated = True
                     return
-
-    def _fatal(self, exc: BaseException) -> bool:
-        return False
 
     @property
     def missing(self) -> int | None:
@@ -205,6 +200,11 @@ class _DecodingSource:
             )
             self.frames_read += 1
             yield frame
+        info = self.info
+        if info.duration and info.fps and last_pts is not None:
+            end = (info.start_time or 0.0) + info.duration
+            if float(last_pts * tb) + 2.5 / float(info.fps) < end:
+                self.truncated = True
 
 
 class FileSource(_DecodingSource):
