@@ -486,3 +486,65 @@ def test_camera_recording_starts_at_zero(tmp_path):
                 if frame.index == 9:
                     break
     assert seconds(out) == pytest.approx([i / 30 for i in range(10)], abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- fuzz
+
+
+def _damage(data: bytearray, rng, donor: bytes) -> tuple[str, bytearray]:
+    kind = rng.choice(["flip", "truncate", "splice", "zero"])
+    if kind == "flip":
+        for _ in range(rng.randint(1, 50)):
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+    elif kind == "truncate":
+        data = data[: rng.randrange(len(data))]
+    elif kind == "splice":  # bytes (often headers) of another container pasted in
+        at, n, frm = rng.randrange(len(data)), rng.randint(16, 2000), rng.randrange(len(donor))
+        data[at:at + n] = donor[frm:frm + n]
+    else:
+        at = rng.randrange(len(data))
+        data[at:at + rng.randint(1, 4000)] = bytes(rng.randint(1, 4000))
+    return kind, data
+
+
+@pytest.mark.timeout(300)
+def test_fuzzed_inputs_end_cleanly(tmp_path):
+    """200 seeded corruptions through decode + encode + audio copy: each ends with a file or a typed error."""
+    import random
+
+    from vidbokeh.errors import VidbokehError
+
+    bases = {
+        ".mp4": make_clip(tmp_path / "base.mp4", frames=20, faststart=True),
+        ".mkv": make_clip(tmp_path / "base.mkv", frames=20),
+        ".mov": make_clip(tmp_path / "base.mov", frames=20),
+        ".webm": make_clip(tmp_path / "base.webm", frames=20, codec="libvpx-vp9", audio_codec="libopus"),
+    }
+    blobs = {ext: p.read_bytes() for ext, p in bases.items()}
+    work = tmp_path / "work"
+    work.mkdir()
+    outcomes: dict[str, int] = {}
+    for seed in range(200):
+        rng = random.Random(seed)
+        ext = rng.choice(sorted(blobs))
+        kind, data = _damage(bytearray(blobs[ext]), rng, blobs[rng.choice(sorted(blobs))])
+        src = work / f"in{ext}"
+        src.write_bytes(bytes(data))
+        out = work / "out.mp4"
+        out.unlink(missing_ok=True)
+        try:
+            with FileSource(src) as source:
+                audio = src if source.info.has_audio else None
+                with VideoFileSink(out, source.info, audio_from=audio) as sink:
+                    for frame in source:
+                        sink.write(frame.rgb, frame.pts, frame.time_base, frame.duration)
+            assert len(seconds(out)) == source.frames_read, f"seed {seed}: frames lost in the output"
+            outcome = "ok"
+        except VidbokehError as exc:
+            assert "\n" not in str(exc), f"seed {seed}: multi-line error"
+            outcome = type(exc).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        leftovers = [p.name for p in work.iterdir() if "partial" in p.name]
+        assert not leftovers, f"seed {seed} ({kind} {ext}): temp file left: {leftovers}"
+    assert outcomes.get("ok", 0) > 100  # most damage is survivable

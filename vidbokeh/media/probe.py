@@ -141,6 +141,11 @@ def first_video_frame(container: av.container.InputContainer, stream: av.VideoSt
     return frames[0] if frames else None
 
 
+def usable_audio_streams(container: av.container.InputContainer) -> list[av.AudioStream]:
+    """Audio streams FFmpeg recognised (damaged headers can leave one without a codec)."""
+    return [s for s in container.streams.audio if s.codec_context is not None and s.codec_context.name]
+
+
 def info_from_container(path: str, container: av.container.InputContainer, stream: av.VideoStream,
                         first: av.VideoFrame | None) -> VideoInfo:
     """Build a VideoInfo from an opened container and (optionally) its first decoded frame."""
@@ -158,7 +163,7 @@ def info_from_container(path: str, container: av.container.InputContainer, strea
         duration = container.duration / av.time_base
     start = float(stream.start_time * tb) if stream.start_time is not None else None
     frame_count = int(stream.frames) if stream.frames and stream.frames > 0 else None
-    audio = [s for s in container.streams.audio]
+    audio = usable_audio_streams(container)
     metadata = {k: v for k, v in container.metadata.items()}
     return VideoInfo(
         path=path,
@@ -196,6 +201,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
                 raise InputError(f"{p}: no video stream (audio-only file)")
             raise InputError(f"{p}: no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise InputError(f"{p}: unknown or unsupported video codec")
         first = first_video_frame(container, stream)
         if first is None:
             raise InputError(f"{p}: no decodable video frames (zero frames or corrupt video)")

@@ -34,12 +34,14 @@ from av.video.reformatter import VideoReformatter
 
 from vidbokeh.errors import InputError, OutputError, UsageError
 from vidbokeh.media.atomic import check_output_path, commit_temp, remove_quietly, temp_path_for
-from vidbokeh.media.probe import MUXER_OWNED_KEYS, VideoInfo
+from vidbokeh.media.probe import MUXER_OWNED_KEYS, VideoInfo, usable_audio_streams
 from vidbokeh.media.sources import COLOR_FLAGS, stored
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 #: Encoders whose 4:2:0 mode accepts odd frame sizes.
 _ODD_420_ENCODERS = frozenset({"libvpx-vp9", "libvpx", "libaom-av1"})
+#: Audio codecs that cannot be stream-copied without their codec setup data (extradata).
+_NEEDS_EXTRADATA = frozenset({"opus", "vorbis", "flac", "alac"})
 _STREAM_METADATA_SKIP = frozenset({"encoder", "duration", "rotate", "number_of_frames", "number_of_bytes",
                                    "_statistics_tags", "_statistics_writing_app", "bps", "_statistics_writing_date_utc"})
 
@@ -131,10 +133,12 @@ class _AudioCopier:
         self.dropped_packets = 0
         self.reencoded = False
         supported = output.supported_codecs
-        streams = list(self._input.streams.audio)
+        streams = usable_audio_streams(self._input)
         for stream in streams:
             name = stream.codec_context.name
-            if name in supported:
+            # a damaged header can lose the setup data these codecs need in MP4/MKV: re-encode
+            headless = name in _NEEDS_EXTRADATA and not stream.codec_context.extradata_size
+            if name in supported and not headless:
                 out = output.add_stream_from_template(stream)
                 self._routes[stream.index] = ("copy", out, None)
             else:
@@ -443,7 +447,7 @@ class VideoFileSink:
             self.frames_written += 1
             if self._audio is not None:
                 self._audio.pump(self._last_time, self._mux)
-        except OSError as exc:  # PyAV's errors are OSError subclasses too (ENOSPC, EIO...)
+        except (OSError, av.FFmpegError) as exc:  # disk errors (ENOSPC, EIO...) and muxer refusals
             raise self._fail(exc) from exc
 
     # -- ending
@@ -469,7 +473,7 @@ class VideoFileSink:
                 self._audio.finish(self._mux)
                 self._audio.close()
             self._container.close()
-        except OSError as exc:
+        except (OSError, av.FFmpegError) as exc:  # e.g. the trailer cannot be written
             raise self._fail(exc) from exc
         self._container = None
         try:

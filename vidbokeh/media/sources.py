@@ -303,6 +303,9 @@ class CameraSource(_DecodingSource):
             self._container = None
             raise InputError(f"{self.device}: no video stream")
         self._stream = self._container.streams.video[0]
+        if self._stream.codec_context is None:
+            self.close()
+            raise InputError(f"{self.device}: unknown or unsupported video codec")
         # no threaded decoding for live sources: frame threads add latency
         if self.input_format is None:
             self.info = probe(self.device)  # a clip played as a camera: rotation, colour tags...
