@@ -128,3 +128,192 @@ def test_missing_input_and_foreign_output_are_refused(tmp_path):
         check_out_dir(foreign, [])
     with pytest.raises(OutputError):
         check_out_dir(tmp_path, [tmp_path / "home" / "thesis.tex"])
+
+
+# ----------------------------------------------------------------------------- a full comparison
+
+CELL = 160  # grid cell width for the tests (small pictures, fast)
+
+
+@pytest.fixture(scope="module")
+def synthetic_dav2(tmp_path_factory, reference_dir) -> Path:
+    """Depth-Anything V2 ViT-S weights from the shared synthetic rule, saved under the official names."""
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(reference_dir))
+    try:
+        from synth_weights import load_spec, synth_state_dict
+    finally:
+        sys.path.remove(str(reference_dir))
+    state = synth_state_dict(load_spec(reference_dir / "dav2_vits" / "spec.json"))
+    path = tmp_path_factory.mktemp("weights") / "depth_anything_v2_vits_synthetic.pth"
+    torch.save({name: torch.from_numpy(value) for name, value in state.items()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stills(tmp_path_factory, samples_dir) -> Path:
+    """Two labelled portraits and the TUM pair at half size, plus a corrupt JPEG."""
+    root = tmp_path_factory.mktemp("stills")
+    for name in ("images", "masks", "depth"):
+        (root / name).mkdir()
+    portraits = samples_dir / "portraits"
+    for stem in ("davis2016_breakdance_00040", "davis2016_parkour_00000"):
+        image = cv2.imread(str(portraits / "images" / f"{stem}.jpg"))
+        mask = cv2.imread(str(portraits / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+        size = (image.shape[1] // 2, image.shape[0] // 2)
+        cv2.imwrite(str(root / "images" / f"{stem}.jpg"), cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        cv2.imwrite(str(root / "masks" / f"{stem}.png"), cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
+    colour = cv2.imread(str(samples_dir / "depth" / "tum_open3d_color.png"))
+    depth = cv2.imread(str(samples_dir / "depth" / "tum_open3d_depth.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(root / "depth" / "tum_open3d_color.png"), cv2.resize(colour, (320, 240), interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(root / "depth" / "tum_open3d_depth.png"), cv2.resize(depth, (320, 240), interpolation=cv2.INTER_NEAREST))
+    (root / "images" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    return root
+
+
+def _settings(stills: Path, out_dir: Path, approaches, strategies=("portrait",)):
+    from vidbokeh.compare import CompareSettings
+    from vidbokeh.engine import EffectSettings
+
+    return CompareSettings(
+        inputs=(stills / "images", stills / "depth"), out_dir=out_dir, approaches=tuple(approaches),
+        strategies=tuple(strategies), masks_dir=stills / "masks", depth_dir=stills / "depth", depth_scale=5000.0,
+        device="cpu", effect=EffectSettings(depth_size=266), grid_cell_width=CELL, html_thumbnail_width=400,
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, stills, synthetic_dav2):
+    from vidbokeh.compare import ApproachSpec, run_compare
+
+    out_dir = tmp_path_factory.mktemp("report") / "cmp"
+    approaches = (ApproachSpec("selfie"),
+                  ApproachSpec("hybrid", weights=synthetic_dav2, weights_note="synthetic"),
+                  ApproachSpec("depth_anything", weights=synthetic_dav2, weights_note="synthetic"))
+    messages: list[str] = []
+    result = run_compare(_settings(stills, out_dir, approaches), log=messages.append)
+    return result, messages
+
+
+GOOD = ("davis2016_breakdance_00040", "davis2016_parkour_00000", "tum_open3d_color")
+RUNS = ("selfie-portrait", "hybrid-portrait", "depth_anything-portrait")
+
+
+def test_every_image_gets_a_grid_and_every_run_a_result(report):
+    result, _ = report
+    out = result.out_dir
+    assert [i.key for i in result.images] == ["broken", *GOOD[:2], "tum_open3d_color"]
+    for key in GOOD:
+        grid_picture = cv2.imread(str(out / "grids" / f"{key}.jpg"))
+        source = next(i for i in result.images if i.key == key)
+        assert grid_picture is not None and grid_picture.shape[1] >= 3 * CELL
+        # the original's row and one row per run, each at least a picture high
+        assert grid_picture.shape[0] >= 4 * round(source.height * CELL / source.width)
+        for run in RUNS:
+            alone = cv2.imread(str(out / "results" / f"{key}__{run}.jpg"))
+            assert alone is not None and alone.shape[:2] == (source.height, source.width)
+    assert not (out / "grids" / "broken.jpg").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["grids", "plots", "report.html", "report.md", "results",
+                                                     "results.json"]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_corrupt_image_fails_alone(report):
+    result, messages = report
+    for outcome in result.outcomes:
+        assert outcome.ok == (outcome.image != "broken"), outcome
+    assert all("broken.jpg" in o.error for o in result.failures)
+    assert all(r.images_ok == 3 and r.images_failed == 1 for r in result.runs)
+    assert any("broken.jpg" in m for m in messages)
+    assert "FAILED" in result.report_md.read_text()
+
+
+def test_figures_against_ground_truth(report):
+    result, _ = report
+    for run in RUNS:
+        for key in GOOD[:2]:
+            quality = result.outcome(key, run).quality
+            assert set(quality) == {"fg_psnr", "bg_energy", "sharp_iou", "leak"}
+            assert 0 <= quality["sharp_iou"] <= 1 and 0 <= quality["leak"] <= 1
+        tum = result.outcome("tum_open3d_color", run)
+        assert tum.quality is None
+        if run.startswith("selfie"):
+            assert tum.depth is None
+        else:
+            assert 0 <= tum.depth.abs_rel < 5 and 0 <= tum.depth.delta1 <= 1 and tum.depth.valid_pixels > 10000
+    summaries = {r.run: r for r in result.runs}
+    assert summaries["depth_anything-portrait"].depth_mean["delta1"] == pytest.approx(
+        result.outcome("tum_open3d_color", "depth_anything-portrait").depth.delta1)
+    assert summaries["selfie-portrait"].num_params == 0
+    assert summaries["depth_anything-portrait"].num_params > 20_000_000
+    for summary in result.runs:
+        assert summary.load_seconds > 0 and summary.median_seconds > 0
+        assert summary.p90_seconds >= summary.median_seconds
+        assert summary.stage_median_seconds and summary.peak_memory_bytes is not None
+        assert summary.device
+    pairs = {(a.image, a.run_a, a.run_b): a for a in result.agreement}
+    both_depth = pairs[("tum_open3d_color", "hybrid-portrait", "depth_anything-portrait")]
+    assert both_depth.depth_spearman == pytest.approx(1.0, abs=1e-6)  # same network, same weights
+    assert pairs[("tum_open3d_color", "selfie-portrait", "hybrid-portrait")].depth_spearman is None
+    assert all(a.mask_iou is None or 0 <= a.mask_iou <= 1 for a in result.agreement)
+
+
+def test_reports_are_complete_and_say_synthetic(report):
+    result, _ = report
+    out = result.out_dir
+    document = json.loads((out / "results.json").read_text())
+    assert {"tool", "settings", "runs", "images", "outcomes", "agreement", "files", "warnings"} <= set(document)
+    assert [r["run"] for r in document["runs"]] == list(RUNS)
+    for run in document["runs"]:
+        assert {"load_seconds", "median_seconds", "p90_seconds", "stage_median_seconds", "num_params",
+                "peak_memory_bytes", "memory_method", "device", "quality_median", "depth_mean"} <= set(run)
+    for plot in document["files"]["plots"]:
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = result.report_md.read_text()
+    page = result.report_html.read_text()
+    for text in (markdown, page):
+        assert "depth_anything-portrait [SYNTHETIC WEIGHTS]" in text
+        assert "hybrid-portrait [SYNTHETIC WEIGHTS]" in text
+        assert "selfie-portrait [SYNTHETIC" not in text
+        assert str(Path(result.runs[1].weights)) in text
+    assert markdown.count("| hybrid-portrait |") == 0  # every row naming it carries the note
+    assert page.count("data:image/jpeg;base64,") == 3 and page.count("data:image/png;base64,") == 2
+    assert '<table class="sortable">' in page and "<script>" in page
+    assert "src=\"http" not in page and "grids/" not in page  # self-contained
+    assert "](grids/tum_open3d_color.jpg)" in markdown
+    from vidbokeh.compare.plots import notes_line
+
+    assert "SYNTHETIC" in notes_line(result.runs) and "selfie" not in notes_line(result.runs)
+
+
+def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
+    import shutil
+
+    from vidbokeh.compare import ApproachSpec, run_compare
+    from vidbokeh.compare import runner
+
+    result, _ = report
+    out_dir = tmp_path / "cmp"
+    shutil.copytree(result.out_dir, out_dir)
+    before = (out_dir / "results.json").read_text()
+
+    def broken_writer(*args, **kwargs):
+        raise OutputError("disk full")
+
+    monkeypatch.setattr(runner, "write_reports", broken_writer)
+    with pytest.raises(OutputError):
+        run_compare(_settings(stills, out_dir, [ApproachSpec("selfie")]), log=lambda m: None)
+    assert (out_dir / "results.json").read_text() == before  # a failed rerun leaves the old report whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
+    monkeypatch.undo()
+
+    rerun = run_compare(_settings(stills, out_dir, [ApproachSpec("selfie")], ("portrait", "conservative")),
+                        log=lambda m: None)
+    names = sorted(p.name for p in (out_dir / "results").iterdir())
+    assert names == sorted(f"{k}__selfie-{s}.jpg" for k in GOOD for s in ("portrait", "conservative"))
+    assert [r.run for r in rerun.runs] == ["selfie-portrait", "selfie-conservative"]
+    assert all(r.images_ok == 3 and r.load_seconds > 0 for r in rerun.runs)
+    assert "SYNTHETIC" not in (out_dir / "report.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
+    original = {p.name for p in (result.out_dir / "results").iterdir() if "selfie-portrait" in p.name}
+    assert original <= set(names)  # deterministic names

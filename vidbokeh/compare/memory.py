@@ -47,7 +47,7 @@ class MemoryPeak:
 class PeakMemoryMeter:
     """Start before the model load, ``stop()`` after the last image."""
 
-    def __init__(self) -> None:
+    def __init__(self, uses_torch: bool = False) -> None:
         gc.collect()
         self._method = METHOD_MAXRSS
         self._baseline = _maxrss_bytes()
@@ -61,6 +61,8 @@ class PeakMemoryMeter:
                 pass
         self._cuda = False
         torch = sys.modules.get("torch")
+        if torch is None and uses_torch:
+            import torch
         if torch is not None and torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
             self._cuda = True

@@ -23,7 +23,7 @@ from .inputs import InputImage, resolve_inputs
 from .memory import MemoryPeak, PeakMemoryMeter
 from .plots import plot_quality_vs_speed, plot_stage_times
 from .publish import check_out_dir, discard, make_staging_dir, publish
-from .records import (APPROACHES, QUALITY_FIELDS, STRATEGIES, CompareResult, CompareSettings, ImageInfo,
+from .records import (APPROACHES, DEPTH_APPROACHES, QUALITY_FIELDS, STRATEGIES, CompareResult, CompareSettings, ImageInfo,
                       ImageRun, PairAgreement, RunSpec, RunSummary)
 from .report import write_reports
 
@@ -39,6 +39,22 @@ class _Pictures:
     result_cell: np.ndarray
     depth_small: np.ndarray | None
     protect_small: np.ndarray
+
+
+@dataclass(frozen=True)
+class _EffectFacts:
+    """What the report needs of a loaded effect, read while it is open."""
+
+    model: str | None
+    description: str
+    device: str
+    num_params: int
+    load_seconds: float
+
+    @classmethod
+    def of(cls, effect) -> "_EffectFacts":
+        return cls(getattr(effect, "model_name", None), effect.description, str(effect.device),
+                   int(effect.num_params), float(effect.load_seconds))
 
 
 @dataclass
@@ -147,18 +163,17 @@ def _effect_settings(settings: CompareSettings, run: RunSpec):
                    video=False)
 
 
-def _use_strategy(effect, effect_settings) -> None:
-    """Switch a loaded effect to another strategy without reloading its models."""
+def _switch_strategy(effect, effect_settings, log: Log, progress: bool):
+    """The effect for another strategy: the same loaded models where the engine can switch
+    (``Effect.use_strategy``), else a fresh load (its load time is then this run's own)."""
     switch = getattr(effect, "use_strategy", None)
     if switch is not None:
         switch(effect_settings.strategy)
-        return
-    from ..engine import _apply_overrides
-    from ..stages.presets import strategy_settings
+        return effect
+    from ..engine import Effect
 
-    effect.settings = effect_settings
-    effect.focus_settings, effect.bokeh_settings, effect.mask_settings = _apply_overrides(
-        strategy_settings(effect_settings.strategy), effect_settings)
+    effect.close()
+    return Effect(effect_settings, log=log, progress=progress)
 
 
 def _process(effect, run: RunSpec, image: InputImage, probe: _Probe, settings: CompareSettings,
@@ -214,7 +229,7 @@ def _finite(values) -> list[float]:
     return [v for v in values if v is not None and not math.isnan(v)]
 
 
-def _summary(run: RunSpec, outcomes: list[ImageRun], effect, load_error: str | None,
+def _summary(run: RunSpec, outcomes: list[ImageRun], effect: _EffectFacts | None, load_error: str | None,
              peak: MemoryPeak | None) -> RunSummary:
     done = [o for o in outcomes if o.ok]
     seconds = [o.seconds for o in done if o.seconds is not None]
@@ -234,7 +249,7 @@ def _summary(run: RunSpec, outcomes: list[ImageRun], effect, load_error: str | N
                  "delta1": statistics.fmean(d.delta1 for d in with_depth)}
     return RunSummary(
         run=run.name, title=run.title, approach=run.spec.approach, strategy=run.strategy,
-        model=getattr(effect, "model_name", None) if effect is not None else run.spec.model,
+        model=effect.model if effect is not None else run.spec.model,
         weights=run.spec.weights, weights_note=run.spec.weights_note,
         description=effect.description if effect is not None else None,
         device=effect.device if effect is not None else None,
@@ -281,10 +296,57 @@ def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str
 
 # ------------------------------------------------------------------------------------- the run
 
-def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path, log: Log,
-              progress: bool) -> CompareResult:
+def _run_approach(spec, settings: CompareSettings, images: list[InputImage], probes: dict[str, _Probe],
+                  staging: Path, out_dir: Path, log: Log, progress: bool):
+    """One approach over every strategy and image, with one model load (see ``_switch_strategy``).
+
+    Returns (its runs, outcomes by (image, run), pictures by (image, run), run summaries)."""
     from ..engine import Effect
 
+    runs = [RunSpec(spec, strategy) for strategy in settings.strategies]
+    outcomes: dict[tuple[str, str], ImageRun] = {}
+    pictures: dict[tuple[str, str], _Pictures] = {}
+    loaded: dict[str, tuple[_EffectFacts | None, str | None]] = {}
+    meter = PeakMemoryMeter(uses_torch=spec.approach in DEPTH_APPROACHES)
+    effect, load_error = None, None
+    try:
+        effect = Effect(_effect_settings(settings, runs[0]), log=log, progress=progress)
+        log(f"loaded {effect.description} on {effect.device} in {effect.load_seconds:.2f} s")
+    except Exception as error:  # a model that cannot load fails its runs, the others go on
+        load_error = _describe(error)
+        log(f"{spec.approach}: cannot load: {load_error}")
+    try:
+        for index, run in enumerate(runs):
+            if effect is not None and index > 0:
+                try:
+                    effect = _switch_strategy(effect, _effect_settings(settings, run), log, progress)
+                except Exception as error:
+                    effect, load_error = None, _describe(error)
+            for image in images:
+                probe = probes[image.key]
+                if probe.info.error:
+                    outcome, found = ImageRun(image.key, run.name, False, error=probe.info.error), None
+                elif effect is None:
+                    outcome, found = ImageRun(image.key, run.name, False, error=f"not loaded: {load_error}"), None
+                else:
+                    outcome, found = _process(effect, run, image, probe, settings, staging, out_dir)
+                    if not outcome.ok:
+                        log(f"{image.path} with {run.name}: {outcome.error}")
+                outcomes[(image.key, run.name)] = outcome
+                if found is not None:
+                    pictures[(image.key, run.name)] = found
+            loaded[run.name] = (None if effect is None else _EffectFacts.of(effect), load_error)
+        peak = meter.stop(effect.device) if effect is not None else None
+    finally:
+        if effect is not None:
+            effect.close()
+    summaries = [_summary(run, [outcomes[(i.key, run.name)] for i in images], *loaded[run.name], peak)
+                 for run in runs]
+    return runs, outcomes, pictures, summaries
+
+
+def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path, log: Log,
+              progress: bool) -> CompareResult:
     out_dir = Path(settings.out_dir).resolve()
     probes = {image.key: _probe(image, settings, out_dir) for image in images}
     for probe in probes.values():
@@ -295,41 +357,12 @@ def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path
     pictures: dict[tuple[str, str], _Pictures] = {}
     summaries: list[RunSummary] = []
     for spec in settings.approaches:
-        spec_runs = [RunSpec(spec, strategy) for strategy in settings.strategies]
+        spec_runs, spec_outcomes, spec_pictures, spec_summaries = _run_approach(
+            spec, settings, images, probes, staging, out_dir, log, progress)
         runs += spec_runs
-        meter = PeakMemoryMeter()
-        effect, load_error = None, None
-        try:
-            effect = Effect(_effect_settings(settings, spec_runs[0]), log=log, progress=progress)
-            log(f"loaded {effect.description} on {effect.device} in {effect.load_seconds:.2f} s")
-        except Exception as error:  # a model that cannot load fails its runs, the others go on
-            load_error = _describe(error)
-            log(f"{spec.approach}: cannot load: {load_error}")
-        run_outcomes: dict[str, list[ImageRun]] = {}
-        try:
-            for run in spec_runs:
-                if effect is not None:
-                    _use_strategy(effect, _effect_settings(settings, run))
-                for image in images:
-                    probe = probes[image.key]
-                    if probe.info.error:
-                        outcome, found = ImageRun(image.key, run.name, False, error=probe.info.error), None
-                    elif effect is None:
-                        outcome, found = ImageRun(image.key, run.name, False, error=f"not loaded: {load_error}"), None
-                    else:
-                        outcome, found = _process(effect, run, image, probe, settings, staging, out_dir)
-                    if not outcome.ok and not probe.info.error and effect is not None:
-                        log(f"{image.path} with {run.name}: {outcome.error}")
-                    outcomes[(image.key, run.name)] = outcome
-                    if found is not None:
-                        pictures[(image.key, run.name)] = found
-                    run_outcomes.setdefault(run.name, []).append(outcome)
-            peak = meter.stop(effect.device) if effect is not None else None
-            summaries += [_summary(run, run_outcomes.get(run.name, []), effect, load_error, peak)
-                          for run in spec_runs]
-        finally:
-            if effect is not None:
-                effect.close()
+        outcomes.update(spec_outcomes)
+        pictures.update(spec_pictures)
+        summaries += spec_summaries
 
     pairs: list[PairAgreement] = []
     for image in images:
