@@ -30,6 +30,7 @@ class SegmenterSettings:
     running_mode: Literal["image", "video"] = "image"
     tile: bool = True  # first pass on square tiles instead of the squashed whole frame
     tile_overlap: float = 0.25  # minimum overlap between neighbouring tiles (fraction of a side)
+    max_tiles: int = 4  # a panorama gets this many stretched tiles, not dozens of square ones
     refine: bool = True  # second pass on a crop around each person
     max_people: int = 4  # at most this many crops per image
     seed_threshold: float = 0.5  # first-pass probability that counts as person when finding crops
@@ -139,7 +140,7 @@ class PersonSegmenter:
 
     def _first_pass(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        boxes = square_tiles(h, w, self.settings.tile_overlap) if self.settings.tile else [(0, 0, w, h)]
+        boxes = square_tiles(h, w, self.settings.tile_overlap, self.settings.max_tiles) if self.settings.tile else [(0, 0, w, h)]
         if len(boxes) == 1:
             return self._run(image)
         if h > w:
@@ -181,22 +182,27 @@ class PersonSegmenter:
         self.close()
 
 
-def square_tiles(h: int, w: int, overlap: float) -> list[Box]:
+def square_tiles(h: int, w: int, overlap: float, max_tiles: int = 4) -> list[Box]:
     """Square tiles of side min(h, w) covering the image, neighbours overlapping by >= ``overlap``.
 
     An image within 1.3:1 of square is one tile (the whole image): squashing it that little
-    costs less than a seam.
+    costs less than a seam. Beyond ``max_tiles`` (panoramas) the tiles stretch along the long
+    side instead of multiplying.
     """
     side = min(h, w)
     long = max(h, w)
     if long <= 1.3 * side:
         return [(0, 0, w, h)]
-    step = side * (1.0 - overlap)
-    count = int(np.ceil((long - side) / step)) + 1
-    starts = np.linspace(0, long - side, count).round().astype(int)
+    count = int(np.ceil((long - side) / (side * (1.0 - overlap)))) + 1
+    if count > max_tiles:
+        count = max_tiles
+        span = int(np.ceil(long / (count - (count - 1) * overlap)))
+    else:
+        span = side
+    starts = np.linspace(0, long - span, count).round().astype(int)
     if w >= h:
-        return [(int(s), 0, int(s) + side, h) for s in starts]
-    return [(0, int(s), w, int(s) + side) for s in starts]
+        return [(int(s), 0, int(s) + span, h) for s in starts]
+    return [(0, int(s), w, int(s) + span) for s in starts]
 
 
 def _clip(box: Box, w: int, h: int) -> Box:
