@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from vidbokeh import store
-from vidbokeh.errors import ModelError, UsageError
+from vidbokeh.errors import InputError, ModelError, UsageError
 from vidbokeh.quality import evaluate
 from vidbokeh.stages import assets
 from vidbokeh.stages.faces import Face, FaceDetector, FaceDetectorSettings, main_face
@@ -320,3 +320,21 @@ def _iou(a: Face, b: Face) -> float:
     iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
     inter = ix * iy
     return inter / (a.area + b.area - inter)
+
+
+def test_inputs_of_other_depths_and_alpha(detector, segmenter, samples_dir) -> None:
+    rgb = _rgb(samples_dir / "images" / "mediapipe_sergey.png")
+    base_faces = detector.detect(rgb)
+    base = segmenter.segment(rgb)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    as16 = rgb.astype(np.uint16) * 257
+    asfloat = rgb.astype(np.float32) / 255.0
+    for variant in (rgba, as16, asfloat):
+        faces = detector.detect(variant)
+        assert len(faces) == len(base_faces) == 1
+        assert _iou(faces[0], base_faces[0]) > 0.95
+        np.testing.assert_allclose(segmenter.segment(variant), base, atol=1e-3)
+    with pytest.raises(InputError):
+        detector.detect(rgb[..., 0])
+    with pytest.raises(InputError):
+        segmenter.segment(rgb.astype(np.int64))

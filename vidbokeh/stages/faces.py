@@ -61,7 +61,7 @@ class FaceDetectorSettings:
     backend: Backend = "auto"
     running_mode: RunningMode = "image"
     min_score: float = 0.5
-    haar_max_side: int = 640  # the cascade runs on a copy no larger than this (speed)
+    haar_max_side: int = 480  # the cascade runs on a copy no larger than this (speed)
     haar_min_face_frac: float = 0.04  # smallest face side for the cascade, fraction of min(h, w)
 
     def __post_init__(self) -> None:
@@ -73,10 +73,22 @@ class FaceDetectorSettings:
             raise UsageError(f"min_score must be in [0, 1], got {self.min_score}")
 
 
-def _as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InputError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
-    return np.ascontiguousarray(rgb)
+def as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
+    """The picture as contiguous HxWx3 uint8 RGB, what the MediaPipe models take.
+
+    Accepts uint8, uint16 (top byte) or float in [0, 1], with 3 or 4 channels (alpha dropped).
+    """
+    arr = np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"expected an HxWx3 RGB image, got shape {arr.shape}")
+    arr = arr[..., :3]
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif arr.dtype.kind == "f":
+        arr = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise InputError(f"unsupported image dtype {arr.dtype}")
+    return np.ascontiguousarray(arr)
 
 
 class FaceDetector:
@@ -107,13 +119,13 @@ class FaceDetector:
         return "mediapipe" if self._mp_detector is not None else "haar"
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
-        """Faces in ``rgb`` (HxWx3 uint8), best score first.
+        """Faces in ``rgb`` (HxWx3 RGB, see ``as_rgb_uint8``), best score first.
 
         In video mode ``timestamp_ms`` is required and must increase from call to call.
         """
         if self._closed:
             raise RuntimeError("FaceDetector is closed")
-        image = _as_rgb_uint8(rgb)
+        image = as_rgb_uint8(rgb)
         if self.settings.running_mode == "video":
             if timestamp_ms is None:
                 raise UsageError("video mode needs a timestamp_ms per frame")

@@ -18,8 +18,8 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
-from vidbokeh.errors import InputError, ModelError, UsageError
-from vidbokeh.stages.faces import Face
+from vidbokeh.errors import ModelError, UsageError
+from vidbokeh.stages.faces import Face, as_rgb_uint8
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,6 @@ class SegmenterSettings:
             raise UsageError("max_people must be >= 0")
         if not 0.0 < self.seed_threshold < 1.0:
             raise UsageError("seed_threshold must be in (0, 1)")
-
-
-def _as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InputError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
-    return np.ascontiguousarray(rgb)
 
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
@@ -85,7 +79,7 @@ class PersonSegmenter:
             if self._last_ts is not None and timestamp_ms <= self._last_ts:
                 raise UsageError(f"timestamps must increase ({timestamp_ms} after {self._last_ts})")
             self._last_ts = int(timestamp_ms)
-        image = _as_rgb_uint8(rgb)
+        image = as_rgb_uint8(rgb)
         prob = self._first_pass(image)
         if not self.settings.refine or self.settings.max_people == 0:
             return prob
