@@ -317,3 +317,25 @@ def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
     original = {p.name for p in (result.out_dir / "results").iterdir() if "selfie-portrait" in p.name}
     assert original <= set(names)  # deterministic names
+
+
+def test_grid_labels_carry_the_weights_note_and_failures():
+    from vidbokeh.compare import grid, runner
+    from vidbokeh.compare.records import ApproachSpec, ImageInfo, ImageRun, RunSpec
+
+    picture = np.full((30, 40, 3), 200, np.uint8)
+    probe = runner._Probe(ImageInfo("x", Path("x.jpg"), 40, 30, None, None, None, Path("x.jpg")),
+                          picture, None, None, None)
+    plain = RunSpec(ApproachSpec("selfie"), "portrait")
+    noted = RunSpec(ApproachSpec("depth_anything", weights_note="synthetic"), "portrait")
+    outcomes = {("x", plain.name): ImageRun("x", plain.name, False, error="boom"),
+                ("x", noted.name): ImageRun("x", noted.name, True, seconds=0.1)}
+    pictures = {("x", noted.name): runner._Pictures(picture, picture, picture, None, np.zeros((30, 40)))}
+    rows = runner._grid_rows(probe, [plain, noted], outcomes, pictures)
+    assert rows[1][0].lines == ("selfie-portrait", "FAILED: boom") and rows[1][0].warn_line is None
+    assert len(rows[2]) == 3
+    assert all(c.lines[c.warn_line] == "[SYNTHETIC WEIGHTS]" for c in rows[2])
+    composed = grid.compose_grid(rows, 64, 30)
+    assert composed.shape[1] == 3 * (64 + 2) and composed.dtype == np.uint8
+    band = 3 * grid.BAND_LINE + grid.PAD
+    assert composed.shape[0] == 3 * (band + 30 + 2)

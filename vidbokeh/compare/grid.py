@@ -23,7 +23,7 @@ WARNING = (255, 190, 40)  # labels of runs on synthetic (or otherwise noted) wei
 class Cell:
     picture: np.ndarray | None  # None: a text-only cell (no depth, failure)
     lines: tuple[str, ...]
-    warn: bool = False  # draw the first line in the warning colour
+    warn_line: int | None = None  # index of the line drawn in the warning colour (weights note)
 
 
 def fit_width(rgb: np.ndarray, width: int) -> np.ndarray:
@@ -64,7 +64,7 @@ def render_cell(cell: Cell, width: int, picture_height: int, band_lines: int) ->
     canvas = np.full((band + picture_height, width, 3), BACKGROUND, np.uint8)
     for index, line in enumerate(cell.lines[:band_lines]):
         text, scale = _fit_text(line, width)
-        colour = WARNING if cell.warn and index == 0 else TEXT
+        colour = WARNING if index == cell.warn_line else TEXT
         cv2.putText(canvas, text, (PAD, (index + 1) * BAND_LINE - 4), FONT, scale, colour, 1, cv2.LINE_AA)
     if cell.picture is not None:
         picture = fit_width(cell.picture, width)[:picture_height]

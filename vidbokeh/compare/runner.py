@@ -279,17 +279,20 @@ def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str
     rows = [top]
     for run in runs:
         outcome = outcomes[(info.key, run.name)]
-        warn = bool(run.spec.weights_note)
+        note = run.spec.note_suffix.strip()  # e.g. "[SYNTHETIC WEIGHTS]", on its own line so it always fits
+
+        def cell(picture, kind: str) -> grid.Cell:
+            lines = (run.name, note, kind) if note else (run.name, kind)
+            return grid.Cell(picture, lines, 1 if note else None)
+
         found = pictures.get((info.key, run.name))
         if not outcome.ok or found is None:
-            rows.append([grid.Cell(None, (run.title, f"FAILED: {outcome.error}"), warn)])
+            rows.append([cell(None, f"FAILED: {outcome.error}")])
             continue
-        depth_cell = (grid.Cell(found.depth_cell, (run.title, "depth (red = near)"), warn)
-                      if found.depth_cell is not None else grid.Cell(None, (run.title, "no depth map"), warn))
         rows.append([
-            depth_cell,
-            grid.Cell(found.mask_cell, (run.title, "protection (white = sharp)"), warn),
-            grid.Cell(found.result_cell, (run.title, f"result, {1000 * (outcome.seconds or 0):.0f} ms"), warn),
+            cell(found.depth_cell, "depth (red = near)" if found.depth_cell is not None else "no depth map"),
+            cell(found.mask_cell, "protection (white = sharp)"),
+            cell(found.result_cell, f"result, {1000 * (outcome.seconds or 0):.0f} ms"),
         ])
     return rows
 
