@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,11 +32,11 @@ def pattern_frame(index: int, width: int, height: int) -> np.ndarray:
     return img
 
 
-def _sine_frames(stream: av.audio.stream.AudioStream, seconds: float, rate: int) -> list[av.AudioFrame]:
-    """Mono float-planar sine frames sized for the encoder (frame_size, 1024 for AAC)."""
+def _sine_frames(stream: av.audio.stream.AudioStream, seconds: float, rate: int) -> Iterator[av.AudioFrame]:
+    """Mono float-planar sine frames sized for the encoder (frame_size, 1024 for AAC), made lazily
+    so long soak clips do not hold their whole soundtrack in memory."""
     size = stream.codec_context.frame_size or 1024
     total = int(round(seconds * rate))
-    frames = []
     for start in range(0, total, size):
         n = min(size, total - start)
         t = (np.arange(start, start + n) / rate).astype(np.float64)
@@ -44,8 +45,7 @@ def _sine_frames(stream: av.audio.stream.AudioStream, seconds: float, rate: int)
         frame.sample_rate = rate
         frame.pts = start
         frame.time_base = Fraction(1, rate)
-        frames.append(frame)
-    return frames
+        yield frame
 
 
 def make_clip(
