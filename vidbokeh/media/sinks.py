@@ -49,7 +49,8 @@ _STREAM_METADATA_SKIP = frozenset({"encoder", "duration", "rotate", "number_of_f
 class FrameSink(Protocol):
     """What the pipeline writes frames to."""
 
-    def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None) -> Any: ...
+    def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
+              duration: int | None = None) -> Any: ...
 
     def close(self) -> Any: ...
 
