@@ -106,7 +106,8 @@ def _synthetic_weights(folder: Path) -> Path:
     from synth_weights import synth_state_dict
 
     spec = json.loads((ref / "spec.json").read_text())
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in synth_state_dict(spec).items()}
+    # np.array, not np.ascontiguousarray: the latter turns 0-d tensors (num_batches_tracked) into 1-d
+    state = {k: torch.from_numpy(np.array(v)) for k, v in synth_state_dict(spec).items()}
     path = folder / "depth_anything_v2_vits_synthetic.pth"
     torch.save(state, path)
     return path

@@ -46,7 +46,7 @@ def save_depth_maps(depth: np.ndarray, colour_path: Path, raw16_path: Path, *, o
     info.add_text("vidbokeh.depth_max", repr(hi))
     info.add_text("vidbokeh.depth_kind", "relative inverse depth (larger = nearer)")
     with AtomicOutput(raw16_path, overwrite=overwrite) as tmp:
-        Image.fromarray(raw, mode="I;16").save(tmp, format="PNG", pnginfo=info)
+        Image.fromarray(raw).save(tmp, format="PNG", pnginfo=info)  # uint16 -> 16-bit grey PNG
     return [colour_path, raw16_path]
 
 
@@ -56,5 +56,5 @@ def save_mask(protect: np.ndarray, path: Path, *, overwrite: bool = False) -> Pa
 
     m = np.clip(np.asarray(protect, dtype=np.float32), 0, 1)
     with AtomicOutput(path, overwrite=overwrite) as tmp:
-        Image.fromarray(np.round(m * 255).astype(np.uint8), mode="L").save(tmp, format="PNG")
+        Image.fromarray(np.round(m * 255).astype(np.uint8)).save(tmp, format="PNG")
     return path
