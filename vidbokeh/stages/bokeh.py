@@ -26,8 +26,8 @@ composited with "over" far to near (largest positive CoC first); the sharp layer
 the input itself; foreground layers (negative CoC) go over it, nearest last.
 
 Cost. Blurred layers are built at half resolution or coarser: a layer of radius r is blurred at
-pyramid level j (image / 2**j) where r / 2**j <= ``lowres_radius``, then upsampled, so the cost per
-layer is bounded whatever the radius. Only per-pixel weights and the final blends run at full
+pyramid level j >= 1 (image / 2**j), the finest where r / 2**j <= 3 (j = 1) or ``lowres_radius``
+(j >= 2), then upsampled, so the cost per layer is bounded whatever the radius. Only per-pixel weights and the final blends run at full
 resolution. ``full_resolution=True`` computes everything at full size (slow reference).
 
 ``highlight_bloom`` blurs in linear light with an invertible per-channel boost of the brightest
@@ -49,7 +49,7 @@ __all__ = ["BokehSettings", "render_bokeh", "render_uniform", "disc_kernel", "la
 
 _GAMMA = 2.2
 _EPS = 1e-6
-_FILL_EPS = 1e-3  # weight of a pixel's own colour where no blurred layer reaches it
+_FILL_EPS = 1e-6  # weight of a pixel's own colour where no blurred layer reaches it
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class BokehSettings:
     layer_step: float = 1.0  # px between the first (small-radius) layers
     layer_ratio: float = 1.4  # radius ratio between consecutive larger layers
     max_layers: int = 24  # cap on blurred layers on each side of the focus plane
-    lowres_radius: float = 3.0  # largest kernel radius (px) at the level a layer is blurred at
+    lowres_radius: float = 8.0  # largest kernel radius (px) at the coarse levels (>= 2) a layer is blurred at
     full_resolution: bool = False  # blur every layer at full size (slow; a quality reference)
     protect_exclusion: float = 0.5  # pixels with protect >= this never feed a blurred layer
 
@@ -148,10 +148,11 @@ def _down(img: np.ndarray, levels: int) -> np.ndarray:
 
 
 def _up(img: np.ndarray, levels: int) -> np.ndarray:
-    for _ in range(levels):
-        h, w = img.shape[:2]
-        img = cv2.resize(img, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
-    return img
+    """Bilinear upsampling by 2**levels in one step (repeated doubling would soften more)."""
+    if levels <= 0:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img, (w << levels, h << levels), interpolation=cv2.INTER_LINEAR)
 
 
 # --------------------------------------------------------------------------- colour
@@ -262,21 +263,50 @@ def _radius_of_layer(g: np.ndarray, settings: BokehSettings) -> np.ndarray:
     return np.where(g <= g_knee, g * step, knee * np.exp((g - g_knee) * log_ratio))
 
 
-def _top_layer(max_radius: float, settings: BokehSettings) -> int:
-    g = float(_layer_coordinate(np.array([[max_radius]], np.float32), settings)[0, 0])
-    return max(1, min(int(math.ceil(g - 1e-4)), settings.max_layers))
+def _plan_layers(max_radius: float, settings: BokehSettings) -> tuple[np.ndarray, float, int]:
+    """(layer radii, g of max_radius, last regular layer) for CoC up to ``max_radius``.
+
+    Regular layers follow the step/ratio rule; the top layer's radius is exactly ``max_radius``
+    (the most common CoC in a portrait is the maximum: it renders as one crisp disc, not as a mix
+    of two radii), with the coordinates above the last regular layer stretched to reach it.
+    """
+    g_max = float(_layer_coordinate(np.array([[max_radius]], np.float32), settings)[0, 0])
+    last_regular = int(math.floor(g_max - 1e-6))
+    if last_regular >= 1 and g_max - last_regular < 0.35:  # avoid a sliver of a top layer
+        last_regular -= 1
+    last_regular = max(0, min(last_regular, settings.max_layers - 1))
+    regular = _radius_of_layer(np.arange(last_regular + 1, dtype=np.float64), settings)
+    return np.append(regular, max_radius), g_max, last_regular
+
+
+def _stretch_top(g_abs: np.ndarray, g_max: float, last_regular: int) -> np.ndarray:
+    """Map |g| in [last_regular, g_max] linearly onto [last_regular, last_regular + 1]."""
+    span = max(g_max - last_regular, 1e-6)
+    above = g_abs > last_regular
+    g_abs[above] = last_regular + (g_abs[above] - last_regular) / span
+    return g_abs
 
 
 def layer_radii(max_radius: float, settings: BokehSettings = BokehSettings()) -> np.ndarray:
     """Blur radius of each layer used for CoC up to ``max_radius`` (index 0 = the sharp layer)."""
-    return _radius_of_layer(np.arange(_top_layer(max_radius, settings) + 1, dtype=np.float64), settings)
+    return _plan_layers(max_radius, settings)[0]
+
+
+_FINE_LEVEL_CAPS = {0: 3.0, 1: 3.0}  # kernels up to 7x7 where the images are large (cost)
+
+
+def _level_cap(level: int, settings: BokehSettings) -> float:
+    """Largest kernel radius blurred at a pyramid level: small at fine levels (cost), larger coarse."""
+    cap = min(settings.lowres_radius, _FINE_LEVEL_CAPS.get(level, settings.lowres_radius))
+    return cap * (2.0 if settings.aperture_blades else 1.0)  # polygons need more pixels
 
 
 def _level_for(radius: float, base: int, max_level: int, settings: BokehSettings) -> int:
-    """Pyramid level a layer of this radius is blurred at (radius / 2**level <= lowres_radius)."""
-    cap = settings.lowres_radius * (2.0 if settings.aperture_blades else 1.0)
-    wanted = 0 if radius <= cap else int(math.ceil(math.log2(radius / cap) - 1e-9))
-    return min(max(wanted, base), max_level)
+    """Pyramid level a layer of this radius is blurred at: the finest with radius / 2**level <= cap."""
+    level = base
+    while level < max_level and radius / 2**level > _level_cap(level, settings):
+        level += 1
+    return level
 
 
 def _levels_setup(h: int, w: int, max_radius: float, settings: BokehSettings) -> tuple[int, int]:
@@ -301,14 +331,6 @@ def _blur_layer(layer: np.ndarray, radius: float, from_level: int, level: int, s
     return _filter(small, kernel)
 
 
-def _over(top: np.ndarray, below: np.ndarray | None) -> np.ndarray:
-    """Premultiplied ``top`` over ``below`` (same size)."""
-    if below is None:
-        return top
-    alpha = cv2.extractChannel(top, 3)
-    return top + below - cv2.multiply(below, cv2.merge([alpha, alpha, alpha, alpha]))
-
-
 def _match(a: np.ndarray, a_level: int, b: np.ndarray, b_level: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Bring two pyramid images to the finer of their two levels."""
     if a_level > b_level:
@@ -316,53 +338,46 @@ def _match(a: np.ndarray, a_level: int, b: np.ndarray, b_level: int) -> tuple[np
     return a, _up(b, b_level - a_level), a_level
 
 
-def _slab(prem: np.ndarray, weights: list[tuple[np.ndarray, float]], base: int, deepest: int,
-          settings: BokehSettings) -> tuple[np.ndarray, int] | None:
-    """Sum of the premultiplied layer parts of one depth slab, each blurred with its radius."""
-    total: np.ndarray | None = None
-    total_level = 0
-    for weight, radius in weights:
-        if not weight.any():
-            continue
-        level = _level_for(radius, base, deepest, settings)
-        part = _blur_layer(cv2.multiply(prem, cv2.merge([weight] * 4)), radius, base, level, settings)
-        if total is None:
-            total, total_level = part, level
-        else:
-            total, part, total_level = _match(total, total_level, part, level)
-            total = total + part
-    return None if total is None else (total, total_level)
+def _over(top: np.ndarray, below: np.ndarray | None) -> np.ndarray:
+    """``top`` (premultiplied RGBA + occluder channel) over ``below`` (premultiplied RGBA)."""
+    colour = np.ascontiguousarray(top[..., :4])
+    if below is None:
+        return colour
+    occluder = np.minimum(top[..., 4], 1.0)
+    return colour + below - cv2.multiply(below, cv2.merge([occluder] * 4))
 
 
-def _stack(side_g: np.ndarray, slabs: list[int], radii: np.ndarray, prem: np.ndarray, base: int,
-           deepest: int, settings: BokehSettings) -> np.ndarray | None:
-    """Blur and composite depth slabs in the given order (far to near); result at the base level.
+def _stack(side_g: np.ndarray, layers: list[int], radii: np.ndarray, prem: np.ndarray, base: int,
+           deepest: int, front: bool, settings: BokehSettings) -> np.ndarray | None:
+    """Blur and composite this side's layers in the given order (far to near); result at base level.
 
-    ``side_g`` holds |layer coordinate| (>= 1) of this side's blurred content, 0 elsewhere. Slab s
-    holds the pixels with s <= |g| < s + 1, split between layers s and s + 1 by linear weights and
-    blurred with both radii; the two parts add up (same depth), slabs occlude each other ("over").
+    ``side_g`` holds |layer coordinate| (>= 1) of this side's blurred content, 0 elsewhere. A pixel
+    at |g| between layers k and k + 1 gives them (k + 1 - |g|) and (|g| - k) of its colour (so the
+    blur changes smoothly with the CoC); it occludes what lies behind it once, in the first of its
+    two layers to be drawn, so a pixel split between two layers never hides half of itself.
     """
-    top = len(radii) - 1
-    last = max(1, top - 1)
+    alpha = cv2.extractChannel(prem, 3)
     acc: np.ndarray | None = None
     acc_level = 0
-    for s in slabs:
-        frac = side_g - float(s)
-        upper = frac <= 1.0 if s == last else frac < 1.0
-        inside = (frac >= 0.0) & upper
-        if not inside.any():
+    for layer in layers:
+        weight = 1.0 - np.abs(side_g - float(layer))
+        np.maximum(weight, 0.0, out=weight)
+        if not weight.any():
             continue
-        hi = np.where(inside, frac, 0.0).astype(np.float32)
-        lo = np.where(inside, 1.0 - frac, 0.0).astype(np.float32)
-        parts = [(lo, float(radii[s])), (hi, float(radii[min(s + 1, top)]))]
-        slab = _slab(prem, parts, base, deepest, settings)
-        if slab is None:
-            continue
+        if front:  # drawn nearest last: a pixel in [k, k+1) occludes in layer k
+            own = (side_g >= layer) & (side_g < layer + 1)
+        else:  # drawn farthest first: a pixel in (k-1, k] occludes in layer k
+            own = (side_g > layer - 1) & (side_g <= layer)
+        occluder = np.where(own, alpha, 0.0).astype(np.float32)
+        layer_img = cv2.merge([*cv2.split(cv2.multiply(prem, cv2.merge([weight] * 4))), occluder])
+        radius = float(radii[layer])
+        level = _level_for(radius, base, deepest, settings)
+        blurred = _blur_layer(layer_img, radius, base, level, settings)
         if acc is None:
-            acc, acc_level = slab
+            acc, acc_level = _over(blurred, None), level
         else:
-            acc, top_img, acc_level = _match(acc, acc_level, slab[0], slab[1])
-            acc = _over(top_img, acc)
+            acc, blurred, acc_level = _match(acc, acc_level, blurred, level)
+            acc = _over(blurred, acc)
     if acc is None:
         return None
     return _up(acc, acc_level - base)
@@ -384,15 +399,14 @@ def render_bokeh(
     if max_radius < 0.5:
         return original.copy()
     tone = _Tone(settings)
-    top = _top_layer(max_radius, settings)
-    radii = _radius_of_layer(np.arange(top + 1, dtype=np.float64), settings)
-    base, deepest = _levels_setup(h, w, float(radii[top]), settings)
+    radii, g_max, last_regular = _plan_layers(max_radius, settings)
+    top = len(radii) - 1
+    base, deepest = _levels_setup(h, w, max_radius, settings)
     multiple = 2**deepest
 
     # share of each pixel that is blurred at all (the rest is the sharp layer: the input itself)
-    blurred_share = np.minimum(abs_coc * (1.0 / settings.layer_step), 1.0)
+    blurred_share = np.minimum(abs_coc * np.float32(1.0 / radii[1]), 1.0)
     g = _layer_coordinate(abs_coc, settings)
-    np.minimum(g, float(top), out=g)
     np.copysign(g, coc_f, out=g)
     feed = cv2.multiply(_feed(protect_f, (h, w), settings), blurred_share)
 
@@ -405,13 +419,14 @@ def render_bokeh(
     gw_b = _down(g_weighted, base).reshape(prem_b.shape[:2])
     g_base = gw_b / np.maximum(cv2.extractChannel(prem_b, 3), _EPS)
     # blurred content belongs to layer >= 1 (or <= -1): the sharp layer is drawn at full size
-    g_base = np.copysign(np.maximum(np.abs(g_base), 1.0), g_base).astype(np.float32)
+    g_abs = _stretch_top(np.clip(np.abs(g_base), 1.0, g_max), g_max, last_regular)
+    g_base = np.copysign(g_abs, g_base).astype(np.float32)
 
-    slabs = list(range(max(1, top - 1), 0, -1))  # far to near
-    back = _stack(np.maximum(g_base, 0.0), slabs, radii, prem_b, base, deepest, settings)
+    order = list(range(top, 0, -1))  # far to near behind the focus plane
+    back = _stack(np.maximum(g_base, 0.0), order, radii, prem_b, base, deepest, False, settings)
     front = None
-    if float(coc_f.min()) <= -0.5:  # in front of the focus plane: nearest slab last
-        front = _stack(np.maximum(-g_base, 0.0), slabs[::-1], radii, prem_b, base, deepest, settings)
+    if float(coc_f.min()) <= -0.5:  # in front of the focus plane: nearest layer last
+        front = _stack(np.maximum(-g_base, 0.0), order[::-1], radii, prem_b, base, deepest, True, settings)
 
     keep = 1.0 - blurred_share  # sharp-layer alpha
     if protect_f is not None and front is None:
