@@ -119,8 +119,12 @@ def run_file(
     from .media.sources import FileSource
 
     src, dst = Path(src), Path(dst)
+    from .media.atomic import check_output_path
+    from .media.sinks import VIDEO_SUFFIXES
+
     source = FileSource(src)  # probes: bad input fails here, before models load
     info = source.info
+    check_output_path(dst, inputs=[src], overwrite=overwrite, suffixes=VIDEO_SUFFIXES)  # likewise the output
     make_sink = sink_factory or VideoFileSink
     effect = Effect(settings)
     try:
@@ -146,7 +150,7 @@ def run_file(
             sink.open()
             pipe = Pipeline(source, _process_fn(effect), write, PipelineSettings(queue_size=8, batch_size=batch))
             _run_and_settle(pipe, sink, outcome, report)
-            report.skipped = source.skipped
+            report.skipped = max(source.skipped, source.missing or 0)
         if bar is not None:
             bar.total = bar.n  # the container's estimate may have been off by a frame
             bar.refresh()
@@ -278,8 +282,10 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
         if job.output is not None:
             from .media.sinks import VideoFileSink
 
+            # Camera clocks count from boot (v4l2): the recording starts at zero.
             recorder = VideoFileSink(job.output, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset,
-                                     overwrite=job.overwrite, prefer_nvenc=effect.device.startswith("cuda"))
+                                     overwrite=job.overwrite, prefer_nvenc=effect.device.startswith("cuda"),
+                                     start_at_zero=True)
             recorder.open()
         if job.preview:
             from .media.sinks import PreviewSink
