@@ -288,9 +288,10 @@ def test_selfie_render_on_labelled_portraits(segmenter, detector, labelled) -> N
     the same render with the hand labels as the mask, so the mask is judged apart from the blur.
 
     Measured (9 DAVIS frames, default preset, uniform renderer as in the engine's selfie path):
-    median fg_psnr 56 dB, bg_energy 0.011, sharp_iou 0.79-0.87 (depends on the renderer
-    version), leak 0.000. On the six frames without a crowd (the breakdancer's spectators are
-    people but not labelled) our sharp_iou trails the labels' by 0.044 on average.
+    median fg_psnr 56 dB, bg_energy 0.011, sharp_iou 0.74-0.87 (it moves with the renderer:
+    the labels themselves score 0.90-0.99), leak 0.000. On the six frames without a crowd (the
+    breakdancer's spectators are people but not labelled) our sharp_iou trails the labels' by
+    0.042 on average; that gap is what this test guards.
     """
     from vidbokeh.stages.bokeh import render_uniform
     from vidbokeh.stages.presets import get_preset
@@ -311,7 +312,7 @@ def test_selfie_render_on_labelled_portraits(segmenter, detector, labelled) -> N
     assert fg_psnr >= 40, ours
     assert bg_energy <= 0.05, ours
     assert leak <= 0.02, ours
-    assert sharp_iou >= 0.72, ours
+    assert sharp_iou >= 0.6, ours  # sanity only: the absolute figure is the renderer's too
     assert np.mean(gaps) <= 0.08, gaps
 
 

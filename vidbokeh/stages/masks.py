@@ -1,7 +1,7 @@
 """The protection mask: where the picture must stay sharp (1) whatever the depth says.
 
 Built from the person probability (segmenter) and the detected faces:
-1. the probability is turned into a soft mask by a ramp between two thresholds;
+1. the probability is turned into a soft mask by a linear ramp between two thresholds;
 2. every face adds an ellipse covering the head and hair (from its box), fully sharp (a
    low-score face only where the person mask confirms it);
 3. the outline is refined against the full-resolution picture with the (fast) guided filter,
@@ -62,7 +62,7 @@ def build_protection_mask(
     else:
         if person_prob.shape != (h, w):
             raise InputError(f"person mask {person_prob.shape} does not match image {(h, w)}")
-        mask = soft_threshold(person_prob.astype(np.float32), settings.person_low, settings.person_high)
+        mask = soft_threshold(person_prob, settings.person_low, settings.person_high)
         if settings.fill_holes_frac > 0:
             mask = fill_small_holes(mask, settings.fill_holes_frac * h * w)
     heads = None
@@ -82,13 +82,14 @@ def build_protection_mask(
     if dilate > 0 and mask.any():
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
         mask = cv2.dilate(mask, disc)
-    return np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
+    return np.clip(mask, 0.0, 1.0, out=mask) if mask.dtype == np.float32 else np.clip(mask, 0, 1).astype(np.float32)
 
 
 def soft_threshold(prob: np.ndarray, low: float, high: float) -> np.ndarray:
-    """0 below ``low``, 1 above ``high``, a smoothstep between."""
-    t = np.clip((prob - low) / (high - low), 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    """0 below ``low``, 1 above ``high``, linear between (a new float32 array)."""
+    out = cv2.subtract(prob.astype(np.float32, copy=False), float(low))
+    out *= np.float32(1.0 / (high - low))
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def fill_small_holes(mask: np.ndarray, max_area: float, max_side: int = 512) -> np.ndarray:
@@ -181,8 +182,9 @@ def guided_refine(
         if scale < 1.0:
             refined = cv2.resize(refined, (w, h), interpolation=cv2.INTER_LINEAR)
         return np.clip(refined, 0.0, 1.0).astype(np.float32)
-    luma = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
-    small_luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else luma
+    luma8 = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
+    small8 = cv2.resize(luma8, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else luma8
+    small_luma = small8.astype(np.float32) * np.float32(1.0 / 255.0)
     small_mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else mask
     ksize = (2 * small_radius + 1, 2 * small_radius + 1)
 
@@ -198,7 +200,10 @@ def guided_refine(
     if scale < 1.0:
         mean_a = cv2.resize(mean_a, (w, h), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(mean_a * luma + mean_b, 0.0, 1.0).astype(np.float32)
+    # q = a * I + b on the full-resolution luma (I in [0, 1]), in place
+    out = cv2.multiply(mean_a, luma8, dtype=cv2.CV_32F, scale=1.0 / 255.0)
+    cv2.add(out, mean_b, dst=out)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
