@@ -4,7 +4,7 @@
     ``weights``: None = the verified file from the weight store (downloaded when missing and
     allowed), or a path to a released checkpoint. ``device``: "cpu" | "cuda" | "mps" | "auto".
     ``precision``: "auto" (fp16 autocast on CUDA, float32 elsewhere) | "fp32" | "fp16" | "bf16".
-``random_depth_model(name, device="cpu", seed=0) -> DepthModel``
+``random_depth_model(name, device="cpu", seed=0, precision="auto", channels_last=None) -> DepthModel``
     randomly initialised weights: for tests and speed benchmarks only, never a fallback.
 
 ``DepthModel``: ``.variant`` (DepthVariant), ``.device`` (torch.device), ``.net`` (nn.Module,
@@ -179,9 +179,15 @@ def create_depth_model(
     return DepthModel(variant, net, device=device, precision=precision)
 
 
-def random_depth_model(name: str, device: str | torch.device = "cpu", seed: int = 0, precision: str = "auto") -> DepthModel:
+def random_depth_model(
+    name: str,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    precision: str = "auto",
+    channels_last: bool | None = None,
+) -> DepthModel:
     """The named architecture with random weights (tests/benchmarks only)."""
     variant = get_variant(name)
     torch.manual_seed(seed)
     net = build_net(variant, "cpu")
-    return DepthModel(variant, net, device=device, precision=precision)
+    return DepthModel(variant, net, device=device, precision=precision, channels_last=channels_last)
