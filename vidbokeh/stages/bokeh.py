@@ -179,6 +179,12 @@ class _Tone:
         excess = np.maximum(lin - self.t, 0.0)
         return lin + self.k * excess * excess
 
+    def rgb(self, original: np.ndarray, unit: np.ndarray | None) -> np.ndarray:
+        """Working RGB float32 from the uint8 image, or from float input when given."""
+        if unit is None:
+            return cv2.LUT(original, self.lut4[..., 0].reshape(1, 256))
+        return self._forward_np(unit).astype(np.float32)
+
     def rgba(self, original: np.ndarray, unit: np.ndarray | None) -> np.ndarray:
         """Working RGBA float32 (alpha 1) from the uint8 image, or from float input when given."""
         if unit is None:
@@ -209,12 +215,14 @@ def _as_image(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _as_map(name: str, arr: np.ndarray | None, shape: tuple[int, int], lo: float, hi: float) -> np.ndarray | None:
+    """A float32 copy of a HxW map clipped to [lo, hi], NaN -> 0."""
     if arr is None:
         return None
     arr = np.asarray(arr)
     if arr.shape != shape:
         raise InputError(f"{name} must have shape {shape}, got {arr.shape}")
-    return np.clip(np.nan_to_num(arr.astype(np.float32)), lo, hi)
+    out = np.clip(arr.astype(np.float32, copy=False), lo, hi)
+    return cv2.patchNaNs(out, 0.0) if out.size > 1 else np.nan_to_num(out)
 
 
 def _feed(protect: np.ndarray | None, shape: tuple[int, int], settings: BokehSettings) -> np.ndarray:
@@ -331,56 +339,79 @@ def _blur_layer(layer: np.ndarray, radius: float, from_level: int, level: int, s
     return _filter(small, kernel)
 
 
-def _match(a: np.ndarray, a_level: int, b: np.ndarray, b_level: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Bring two pyramid images to the finer of their two levels."""
-    if a_level > b_level:
-        return _up(a, a_level - b_level), b, b_level
-    return a, _up(b, b_level - a_level), a_level
+def _over(top: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """``top`` over ``below``: premultiplied RGBA in channels 0-3, the occluder in channel 4."""
+    keep = 1.0 - np.minimum(cv2.extractChannel(top, 4), np.float32(1.0))
+    return cv2.add(top, cv2.multiply(below, cv2.merge([keep] * 5)))
 
 
-def _over(top: np.ndarray, below: np.ndarray | None) -> np.ndarray:
-    """``top`` (premultiplied RGBA + occluder channel) over ``below`` (premultiplied RGBA)."""
-    colour = np.ascontiguousarray(top[..., :4])
-    if below is None:
-        return colour
-    occluder = np.minimum(top[..., 4], 1.0)
-    return colour + below - cv2.multiply(below, cv2.merge([occluder] * 4))
+def _layer_span(mins: np.ndarray, maxs: np.ndarray, layer: int, margin: int, step: int) -> tuple[int, int] | None:
+    """Rows (or columns) where ``layer`` may have weight, grown by ``margin``, aligned to ``step``."""
+    hit = np.flatnonzero((mins <= layer) & (maxs >= layer - 1))
+    if hit.size == 0:
+        return None
+    start = max(0, int(hit[0]) - margin) // step * step
+    stop = min(mins.size, -(-(int(hit[-1]) + 1 + margin) // step) * step)
+    return start, stop
 
 
 def _stack(side_g: np.ndarray, layers: list[int], radii: np.ndarray, prem: np.ndarray, base: int,
            deepest: int, front: bool, settings: BokehSettings) -> np.ndarray | None:
     """Blur and composite this side's layers in the given order (far to near); result at base level.
 
+    ``prem``: premultiplied RGBA + alpha again (the occluder source) at the base level.
     ``side_g`` holds |layer coordinate| (>= 1) of this side's blurred content, 0 elsewhere. A pixel
     at |g| between layers k and k + 1 gives them (k + 1 - |g|) and (|g| - k) of its colour (so the
     blur changes smoothly with the CoC); it occludes what lies behind it once, in the first of its
-    two layers to be drawn, so a pixel split between two layers never hides half of itself.
+    two layers to be drawn, so a pixel split between two layers never hides half of itself. Each
+    layer is processed only over the rows and columns it covers (plus its blur radius).
     """
-    alpha = cv2.extractChannel(prem, 3)
+    h, w = side_g.shape
+    present = side_g >= 1.0
+    if not present.any():
+        return None
+    low = np.floor(side_g).astype(np.int32)
+    big = np.int32(1 << 20)
+    low_min = np.where(present, low, big)
+    low_max = np.where(present, low, -big)
+    row_min, row_max = low_min.min(axis=1), low_max.max(axis=1)
+    col_min, col_max = low_min.min(axis=0), low_max.max(axis=0)
     acc: np.ndarray | None = None
-    acc_level = 0
+    acc_level = base
     for layer in layers:
-        weight = 1.0 - np.abs(side_g - float(layer))
+        radius = float(radii[layer])
+        level = _level_for(radius, base, deepest, settings)
+        step = 1 << (level - base)
+        margin = int(math.ceil(radius / 2**base)) + 2 * step
+        rows = _layer_span(row_min, row_max, layer, margin, step)
+        cols = _layer_span(col_min, col_max, layer, margin, step)
+        if rows is None or cols is None:
+            continue
+        g_roi = side_g[rows[0]:rows[1], cols[0]:cols[1]]
+        weight = 1.0 - np.abs(g_roi - np.float32(layer))
         np.maximum(weight, 0.0, out=weight)
         if not weight.any():
             continue
         if front:  # drawn nearest last: a pixel in [k, k+1) occludes in layer k
-            own = (side_g >= layer) & (side_g < layer + 1)
+            own = (g_roi >= layer) & (g_roi < layer + 1)
         else:  # drawn farthest first: a pixel in (k-1, k] occludes in layer k
-            own = (side_g > layer - 1) & (side_g <= layer)
-        occluder = np.where(own, alpha, 0.0).astype(np.float32)
-        layer_img = cv2.merge([*cv2.split(cv2.multiply(prem, cv2.merge([weight] * 4))), occluder])
-        radius = float(radii[layer])
-        level = _level_for(radius, base, deepest, settings)
+            own = (g_roi > layer - 1) & (g_roi <= layer)
+        weights = cv2.merge([weight, weight, weight, weight, own.astype(np.float32)])
+        layer_img = cv2.multiply(prem[rows[0]:rows[1], cols[0]:cols[1]], weights)
         blurred = _blur_layer(layer_img, radius, base, level, settings)
         if acc is None:
-            acc, acc_level = _over(blurred, None), level
-        else:
-            acc, blurred, acc_level = _match(acc, acc_level, blurred, level)
-            acc = _over(blurred, acc)
+            acc_level = level
+            acc = np.zeros((h >> (level - base), w >> (level - base), 5), np.float32)
+        elif acc_level > level:
+            acc = _up(acc, acc_level - level)
+            acc_level = level
+        blurred = _up(blurred, level - acc_level)
+        f = acc_level - base
+        region = (slice(rows[0] >> f, rows[1] >> f), slice(cols[0] >> f, cols[1] >> f))
+        acc[region] = _over(blurred, acc[region])
     if acc is None:
         return None
-    return _up(acc, acc_level - base)
+    return np.ascontiguousarray(_up(acc, acc_level - base)[..., :4])
 
 
 def render_bokeh(
@@ -402,44 +433,43 @@ def render_bokeh(
     radii, g_max, last_regular = _plan_layers(max_radius, settings)
     top = len(radii) - 1
     base, deepest = _levels_setup(h, w, max_radius, settings)
-    multiple = 2**deepest
+    multiple = 1 << deepest
 
     # share of each pixel that is blurred at all (the rest is the sharp layer: the input itself)
-    blurred_share = np.minimum(abs_coc * np.float32(1.0 / radii[1]), 1.0)
-    g = _layer_coordinate(abs_coc, settings)
-    np.copysign(g, coc_f, out=g)
-    feed = cv2.multiply(_feed(protect_f, (h, w), settings), blurred_share)
-
-    work = _pad(tone.rgba(original, unit), multiple)
-    feed_p = _pad(feed, multiple)
-    prem = cv2.multiply(work, cv2.merge([feed_p] * 4))
-    g_weighted = cv2.multiply(_pad(g, multiple), feed_p)
-    prem_b = _down(prem, base)
-    work_b = _down(work, base)
-    gw_b = _down(g_weighted, base).reshape(prem_b.shape[:2])
-    g_base = gw_b / np.maximum(cv2.extractChannel(prem_b, 3), _EPS)
+    blurred_share = np.minimum(abs_coc * np.float32(1.0 / radii[1]), np.float32(1.0))
+    feed = blurred_share if protect_f is None else cv2.multiply(_feed(protect_f, (h, w), settings), blurred_share)
+    # premultiplied colour, alpha and CoC of the blurred share, taken down to the base level
+    colour = cv2.multiply(tone.rgb(original, unit), cv2.merge([feed, feed, feed]))
+    stacked = cv2.merge([colour, feed, cv2.multiply(coc_f, feed)])
+    stacked = _down(_pad(stacked, multiple), base)
+    coc_b = stacked[..., 4] / np.maximum(stacked[..., 3], np.float32(_EPS))
+    stacked[..., 4] = stacked[..., 3]  # from now on: premultiplied RGBA + the occluder source
+    g_abs = _layer_coordinate(np.abs(coc_b), settings)
     # blurred content belongs to layer >= 1 (or <= -1): the sharp layer is drawn at full size
-    g_abs = _stretch_top(np.clip(np.abs(g_base), 1.0, g_max), g_max, last_regular)
-    g_base = np.copysign(g_abs, g_base).astype(np.float32)
+    g_abs = _stretch_top(np.clip(g_abs, 1.0, g_max), g_max, last_regular)
+    g_base = np.copysign(g_abs, coc_b).astype(np.float32)
 
     order = list(range(top, 0, -1))  # far to near behind the focus plane
-    back = _stack(np.maximum(g_base, 0.0), order, radii, prem_b, base, deepest, False, settings)
+    back = _stack(np.maximum(g_base, 0.0), order, radii, stacked, base, deepest, False, settings)
     front = None
     if float(coc_f.min()) <= -0.5:  # in front of the focus plane: nearest layer last
-        front = _stack(np.maximum(-g_base, 0.0), order[::-1], radii, prem_b, base, deepest, True, settings)
+        front = _stack(np.maximum(-g_base, 0.0), order[::-1], radii, stacked, base, deepest, True, settings)
+
+    if back is None and front is None:
+        return original.copy()
+    fallback = tone.rgba(_down(_pad(original, multiple), base), None) if base else None
+
+    def display(acc: np.ndarray) -> np.ndarray:
+        own = fallback if fallback is not None else _pad(tone.rgba(original, unit), multiple)
+        return _up(tone.to_display_u8(_normalise(acc, own)), base)[:h, :w]
 
     keep = 1.0 - blurred_share  # sharp-layer alpha
     if protect_f is not None and front is None:
         keep = protect_f + keep - protect_f * keep
-    if back is None:
-        back_u8 = original
-    else:
-        back_u8 = _up(tone.to_display_u8(_normalise(back, work_b)), base)[:h, :w]
-    out = _blend(original, back_u8, keep)
+    out = original if back is None else _blend(original, display(back), keep)
     if front is not None:
         front_alpha = _up(cv2.extractChannel(front, 3), base)[:h, :w]
-        front_u8 = _up(tone.to_display_u8(_normalise(front, work_b)), base)[:h, :w]
-        out = _blend(front_u8, out, np.clip(front_alpha, 0.0, 1.0))
+        out = _blend(display(front), out, np.minimum(front_alpha, 1.0))
         if protect_f is not None:
             out = _blend(original, out, protect_f)
     return out
