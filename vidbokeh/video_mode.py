@@ -50,6 +50,8 @@ class RunReport:
     frames_in: int = 0
     frames_written: int = 0
     skipped: int = 0  # undecodable frames/packets the source skipped
+    skipped_estimated: bool = False  # the container gives no frame count: skipped is duration x fps - decoded
+    input_cut: bool = False  # the input ended early (cut off, or damaged beyond reading)
     dropped: int = 0  # live frames dropped because processing was slower than the camera
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # capture-to-output, seconds
@@ -73,7 +75,9 @@ class RunReport:
             parts[0] += f" written to {self.output}"
         parts.append(f"{self.fps:.1f} fps")
         if self.skipped:
-            parts.append(f"{self.skipped} undecodable frames skipped")
+            parts.append(f"{'about ' if self.skipped_estimated else ''}{self.skipped} undecodable frames skipped")
+        if self.input_cut:
+            parts.append("the input ends early (cut off or damaged)")
         if self.dropped:
             parts.append(f"{self.dropped} frames dropped")
         lat = self.latency_ms()
@@ -94,6 +98,8 @@ class _Outcome:
     output_failed: bool = False
     written: int = 0
     latencies: list[float] = field(default_factory=list)
+    last_time: float | None = None  # input time of the last frame written (seconds)
+    largest_gap: float = 0.0  # largest step between consecutive input times (seconds): a sign of lost frames
 
 
 def _process_fn(effect: Effect) -> Callable[[list], list]:
@@ -142,6 +148,9 @@ def run_file(
                 outcome.output_failed = True
                 raise
             outcome.written += 1
+            if outcome.last_time is not None:
+                outcome.largest_gap = max(outcome.largest_gap, frame.time - outcome.last_time)
+            outcome.last_time = frame.time
             if bar is not None:
                 bar.update(1)
 
@@ -150,7 +159,8 @@ def run_file(
             sink.open()
             pipe = Pipeline(source, _process_fn(effect), write, PipelineSettings(queue_size=8, batch_size=batch))
             _run_and_settle(pipe, sink, outcome, report)
-            report.skipped = max(source.skipped, source.missing or 0)
+            report.skipped, report.skipped_estimated = _lost_frames(source, outcome.largest_gap)
+            report.input_cut = bool(getattr(source, "truncated", False))
         if bar is not None:
             bar.total = bar.n  # the container's estimate may have been off by a frame
             bar.refresh()
@@ -158,6 +168,26 @@ def run_file(
         return report
     finally:
         effect.close()
+
+
+def _lost_frames(source, largest_gap: float) -> tuple[int, bool]:
+    """(input frames that could not be decoded, whether that is an estimate).
+
+    Exact when the container announces its frame count. Otherwise (MKV/WebM, damaged headers) damage can
+    swallow whole frames silently (the demuxer resyncs), so when there is a sign of loss (failed packets, an
+    early end, a gap of several frame steps) the count is estimated as duration x frame rate - frames decoded.
+    Without such a sign nothing is claimed: a healthy VFR clip's estimate is off by rounding only.
+    """
+    counted = max(source.skipped, source.missing or 0)
+    info = source.info
+    if info.frame_count or not info.expected_frames:
+        return counted, False
+    fps = float(info.fps) if info.fps else 0.0
+    sign = source.skipped > 0 or bool(getattr(source, "truncated", False)) or (fps > 0 and largest_gap * fps > 2.5)
+    estimate = info.expected_frames - source.frames_read
+    if sign and estimate > counted:
+        return estimate, True
+    return counted, False
 
 
 def _run_and_settle(pipe: Pipeline, sink, outcome: _Outcome, report: RunReport) -> None:
