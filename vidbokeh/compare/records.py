@@ -11,6 +11,16 @@ APPROACHES = ("selfie", "depth_anything", "midas", "hybrid")
 STRATEGIES = ("portrait", "conservative", "face_aware", "adaptive")
 DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")
 QUALITY_FIELDS = ("fg_psnr", "bg_energy", "sharp_iou", "leak")
+STAGE_ORDER = ("depth", "smooth", "faces", "segment", "mask", "focus", "render")  # the engine's order
+
+
+def ordered_stages(runs) -> list[str]:
+    """Every stage any run timed, in pipeline order (unknown stages last, by first appearance)."""
+    seen: list[str] = []
+    for run in runs:
+        seen += [s for s in run.stage_median_seconds if s not in seen]
+    rank = {name: index for index, name in enumerate(STAGE_ORDER)}
+    return sorted(seen, key=lambda s: (rank.get(s, len(rank)), seen.index(s)))
 
 
 @dataclass(frozen=True)

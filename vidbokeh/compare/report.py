@@ -22,7 +22,7 @@ import cv2
 from .. import __version__
 from ..errors import OutputError
 from .grid import fit_width
-from .records import QUALITY_FIELDS, CompareResult, ImageRun, PairAgreement, RunSummary
+from .records import QUALITY_FIELDS, CompareResult, ordered_stages, ImageRun, PairAgreement, RunSummary
 
 TOOL = "vidbokeh compare"
 SCHEMA_VERSION = 1
@@ -81,9 +81,7 @@ def runs_table(result: CompareResult) -> Table:
 
 
 def stages_table(result: CompareResult) -> Table:
-    stages: list[str] = []
-    for r in result.runs:
-        stages += [s for s in r.stage_median_seconds if s not in stages]
+    stages = ordered_stages(result.runs)
     head = ["run"] + [f"{s} ms" for s in stages] + ["sum of stage medians ms"]
     rows = [[r.title] + [_ms(r.stage_median_seconds.get(s)) for s in stages]
             + [_ms(sum(r.stage_median_seconds.values()) if r.stage_median_seconds else None)]
@@ -193,7 +191,8 @@ def _md_table(table: Table) -> str:
 def render_markdown(result: CompareResult) -> str:
     out = [f"# vidbokeh comparison", "", f"vidbokeh {__version__}, "
            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", ""]
-    out += [f"> **Warning:** {line}" for line in warnings(result)]
+    for line in warnings(result):
+        out += [f"> **Warning:** {line}", ""]
     out += [""] + [f"- {line}" for line in _settings_lines(result)] + [""]
     for title, table, note in _sections(result):
         if table is None:

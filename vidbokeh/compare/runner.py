@@ -310,6 +310,8 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
     outcomes: dict[tuple[str, str], ImageRun] = {}
     pictures: dict[tuple[str, str], _Pictures] = {}
     loaded: dict[str, tuple[_EffectFacts | None, str | None]] = {}
+    if spec.approach in DEPTH_APPROACHES:
+        import vidbokeh.depth  # noqa: F401  (torch's import is not the first depth approach's load time)
     meter = PeakMemoryMeter(uses_torch=spec.approach in DEPTH_APPROACHES)
     effect, load_error = None, None
     try:
