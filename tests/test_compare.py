@@ -339,3 +339,17 @@ def test_grid_labels_carry_the_weights_note_and_failures():
     assert composed.shape[1] == 3 * (64 + 2) and composed.dtype == np.uint8
     band = 3 * grid.BAND_LINE + grid.PAD
     assert composed.shape[0] == 3 * (band + 30 + 2)
+
+
+def test_bad_settings_are_usage_errors_before_any_work(samples_dir, tmp_path):
+    from vidbokeh.compare import compare
+
+    image = samples_dir / "depth" / "tum_open3d_color.png"
+    for kwargs in ({"approaches": ("selfie",), "weights": {"midas": tmp_path / "w.pth"}},
+                   {"approaches": ("sepia",)},
+                   {"approaches": ("selfie", "selfie")},
+                   {"approaches": ("selfie",), "strategies": ("dreamy",)},
+                   {"approaches": ("selfie",), "depth_scale": 0}):
+        with pytest.raises(UsageError):
+            compare([image], tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
