@@ -133,6 +133,7 @@ def run_file(
     check_output_path(dst, inputs=[src], overwrite=overwrite, suffixes=VIDEO_SUFFIXES)  # likewise the output
     make_sink = sink_factory or VideoFileSink
     effect = Effect(settings)
+    bar = None
     try:
         sink = make_sink(dst, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset, audio_from=src,
                          overwrite=overwrite, prefer_nvenc=effect.device.startswith("cuda"))
@@ -167,6 +168,8 @@ def run_file(
             bar.close()
         return report
     finally:
+        if bar is not None:
+            bar.close()  # end the bar's line, so that an error message starts on a line of its own
         effect.close()
 
 
