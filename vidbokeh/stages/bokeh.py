@@ -355,36 +355,85 @@ def _layer_span(mins: np.ndarray, maxs: np.ndarray, layer: int, margin: int, ste
     return start, stop
 
 
-def _stack(side_g: np.ndarray, layers: list[int], radii: np.ndarray, prem: np.ndarray, base: int,
-           deepest: int, front: bool, settings: BokehSettings) -> np.ndarray | None:
-    """Blur and composite this side's layers in the given order (far to near); result at base level.
+class _Pyramid:
+    """The blurred share of the image at each pyramid level from the base level down.
 
-    ``prem``: premultiplied RGBA + alpha again (the occluder source) at the base level.
-    ``side_g`` holds |layer coordinate| (>= 1) of this side's blurred content, 0 elsewhere. A pixel
-    at |g| between layers k and k + 1 gives them (k + 1 - |g|) and (|g| - k) of its colour (so the
-    blur changes smoothly with the CoC); it occludes what lies behind it once, in the first of its
-    two layers to be drawn, so a pixel split between two layers never hides half of itself. Each
-    layer is processed only over the rows and columns it covers (plus its blur radius).
+    Level images are 5-channel: premultiplied RGBA and, in channel 4, alpha again (the occluder
+    source); with each level its signed layer coordinate g (from the premultiplied CoC, so sharp
+    and protected pixels never pull a block's depth) and, per side, row/column layer ranges.
     """
-    h, w = side_g.shape
-    present = side_g >= 1.0
-    if not present.any():
-        return None
-    low = np.floor(side_g).astype(np.int32)
-    big = np.int32(1 << 20)
-    low_min = np.where(present, low, big)
-    low_max = np.where(present, low, -big)
-    row_min, row_max = low_min.min(axis=1), low_max.max(axis=1)
-    col_min, col_max = low_min.min(axis=0), low_max.max(axis=0)
+
+    def __init__(self, stacked: np.ndarray, base: int, g_max: float, last_regular: int,
+                 settings: BokehSettings):
+        self._raw = {base: stacked}  # channel 4 = premultiplied CoC
+        self._ready: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._spans: dict[tuple[int, bool], tuple[np.ndarray, ...] | None] = {}
+        self._sides: dict[tuple[int, bool], np.ndarray] = {}
+        self.g_max, self.last_regular, self.settings = g_max, last_regular, settings
+
+    def at(self, level: int) -> tuple[np.ndarray, np.ndarray]:
+        if level not in self._ready:
+            if level not in self._raw:
+                self._raw[level] = _down(self._raw[max(k for k in self._raw if k < level)],
+                                         level - max(k for k in self._raw if k < level))
+            raw = self._raw[level]
+            alpha = raw[..., 3]
+            coc = raw[..., 4] / np.maximum(alpha, np.float32(_EPS))
+            g_abs = _layer_coordinate(np.abs(coc), self.settings)
+            # blurred content belongs to layer >= 1: the sharp layer is drawn at full size
+            g_abs = _stretch_top(np.clip(g_abs, 1.0, self.g_max), self.g_max, self.last_regular)
+            g_abs[alpha < 1e-4] = 0.0  # no blurred content here: in no layer
+            image = raw.copy()
+            image[..., 4] = alpha
+            self._ready[level] = (image, np.copysign(g_abs, coc).astype(np.float32))
+        return self._ready[level]
+
+    def side(self, level: int, front: bool) -> np.ndarray:
+        """|g| of one side's content (0 on the other side)."""
+        key = (level, front)
+        if key not in self._sides:
+            g = self.at(level)[1]
+            self._sides[key] = np.maximum(-g, 0.0) if front else np.maximum(g, 0.0)
+        return self._sides[key]
+
+    def spans(self, level: int, front: bool, side_g: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """Per row and per column: the lowest and highest layer pair index present."""
+        key = (level, front)
+        if key not in self._spans:
+            present = side_g >= 1.0
+            if not present.any():
+                self._spans[key] = None
+            else:
+                low = np.floor(side_g).astype(np.int32)
+                big = np.int32(1 << 20)
+                low_min, low_max = np.where(present, low, big), np.where(present, low, -big)
+                self._spans[key] = (low_min.min(axis=1), low_max.max(axis=1),
+                                    low_min.min(axis=0), low_max.max(axis=0))
+        return self._spans[key]
+
+
+def _stack(pyramid: _Pyramid, layers: list[int], radii: np.ndarray, base: int, deepest: int, front: bool,
+           settings: BokehSettings) -> np.ndarray | None:
+    """Blur and composite one side's layers in the given order (far to near); result at base level.
+
+    A pixel at |g| between layers k and k + 1 gives them (k + 1 - |g|) and (|g| - k) of its colour
+    (so the blur changes smoothly with the CoC); it occludes what lies behind it once, in the first
+    of its two layers to be drawn, so a pixel split between two layers never hides half of itself.
+    A layer is weighted at the pyramid level it is blurred at, over the rows and columns it covers.
+    """
     acc: np.ndarray | None = None
     acc_level = base
     for layer in layers:
         radius = float(radii[layer])
         level = _level_for(radius, base, deepest, settings)
-        step = 1 << (level - base)
-        margin = int(math.ceil(radius / 2**base)) + 2 * step
-        rows = _layer_span(row_min, row_max, layer, margin, step)
-        cols = _layer_span(col_min, col_max, layer, margin, step)
+        image, _ = pyramid.at(level)
+        side_g = pyramid.side(level, front)
+        spans = pyramid.spans(level, front, side_g)
+        if spans is None:
+            continue
+        margin = int(math.ceil(radius / 2**level)) + 2
+        rows = _layer_span(spans[0], spans[1], layer, margin, 1)
+        cols = _layer_span(spans[2], spans[3], layer, margin, 1)
         if rows is None or cols is None:
             continue
         g_roi = side_g[rows[0]:rows[1], cols[0]:cols[1]]
@@ -397,17 +446,17 @@ def _stack(side_g: np.ndarray, layers: list[int], radii: np.ndarray, prem: np.nd
         else:  # drawn farthest first: a pixel in (k-1, k] occludes in layer k
             own = (g_roi > layer - 1) & (g_roi <= layer)
         weights = cv2.merge([weight, weight, weight, weight, own.astype(np.float32)])
-        layer_img = cv2.multiply(prem[rows[0]:rows[1], cols[0]:cols[1]], weights)
-        blurred = _blur_layer(layer_img, radius, base, level, settings)
+        layer_img = cv2.multiply(image[rows[0]:rows[1], cols[0]:cols[1]], weights)
+        blurred = _blur_layer(layer_img, radius, level, level, settings)
         if acc is None:
             acc_level = level
-            acc = np.zeros((h >> (level - base), w >> (level - base), 5), np.float32)
+            acc = np.zeros(image.shape, np.float32)
         elif acc_level > level:
             acc = _up(acc, acc_level - level)
             acc_level = level
-        blurred = _up(blurred, level - acc_level)
-        f = acc_level - base
-        region = (slice(rows[0] >> f, rows[1] >> f), slice(cols[0] >> f, cols[1] >> f))
+        f = level - acc_level
+        blurred = _up(blurred, f)
+        region = (slice(rows[0] << f, rows[1] << f), slice(cols[0] << f, cols[1] << f))
         acc[region] = _over(blurred, acc[region])
     if acc is None:
         return None
@@ -441,19 +490,13 @@ def render_bokeh(
     # premultiplied colour, alpha and CoC of the blurred share, taken down to the base level
     colour = cv2.multiply(tone.rgb(original, unit), cv2.merge([feed, feed, feed]))
     stacked = cv2.merge([colour, feed, cv2.multiply(coc_f, feed)])
-    stacked = _down(_pad(stacked, multiple), base)
-    coc_b = stacked[..., 4] / np.maximum(stacked[..., 3], np.float32(_EPS))
-    stacked[..., 4] = stacked[..., 3]  # from now on: premultiplied RGBA + the occluder source
-    g_abs = _layer_coordinate(np.abs(coc_b), settings)
-    # blurred content belongs to layer >= 1 (or <= -1): the sharp layer is drawn at full size
-    g_abs = _stretch_top(np.clip(g_abs, 1.0, g_max), g_max, last_regular)
-    g_base = np.copysign(g_abs, coc_b).astype(np.float32)
+    pyramid = _Pyramid(_down(_pad(stacked, multiple), base), base, g_max, last_regular, settings)
 
     order = list(range(top, 0, -1))  # far to near behind the focus plane
-    back = _stack(np.maximum(g_base, 0.0), order, radii, stacked, base, deepest, False, settings)
+    back = _stack(pyramid, order, radii, base, deepest, False, settings)
     front = None
     if float(coc_f.min()) <= -0.5:  # in front of the focus plane: nearest layer last
-        front = _stack(np.maximum(-g_base, 0.0), order[::-1], radii, stacked, base, deepest, True, settings)
+        front = _stack(pyramid, order[::-1], radii, base, deepest, True, settings)
 
     if back is None and front is None:
         return original.copy()
