@@ -156,7 +156,10 @@ def warnings(result: CompareResult) -> list[str]:
 def _sections(result: CompareResult) -> list[tuple[str, Table | None, str]]:
     return [
         ("Approaches", runs_table(result),
-         f"Per image time is the wall time of the effect on the decoded image; peak memory: "
+         f"Per image time is the wall time of the effect on the decoded image (decode and encode "
+         f"excluded; the first image of a run includes warm-up, which p90 shows). Load time is the "
+         f"effect's own; the first approach of a model family also pays one-time imports and a cold "
+         f"file cache, later ones with the same files load warm. Peak memory: "
          f"{result.runs[0].memory_method if result.runs else ''}."),
         ("Time per stage", stages_table(result), "Median over the images each run processed."),
         ("Quality against person masks", quality_table(result),
