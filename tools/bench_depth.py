@@ -1,7 +1,9 @@
 """Speed of every depth variant: ms/frame at 3 input sizes, parameters, peak memory.
 
 Runs on random weights (the architecture decides the cost, not the values), on this CPU or
-on CUDA. Each variant runs in its own subprocess so its peak memory is its own.
+on CUDA. On the CPU each variant runs in its own subprocess so its peak memory (RSS) is its own; on
+CUDA they run in one process (peak allocated memory is reset per size). Each variant's rows
+are printed, and the JSON rewritten, as soon as it is measured.
 
     python tools/bench_depth.py                          # all variants, sizes 1/2, 3/4, 1 x default
     python tools/bench_depth.py --variants depth_anything_v2_vits,midas_dpt_hybrid_384 \
@@ -74,7 +76,7 @@ def run_one(name: str, sizes: list[int] | None, device: str, precision: str, rep
         if cuda:
             row["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
         results.append(row)
-    return {
+    record = {
         "variant": name,
         "family": variant.family,
         "params": model.num_params,
@@ -87,24 +89,31 @@ def run_one(name: str, sizes: list[int] | None, device: str, precision: str, rep
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "sizes": results,
     }
+    del model
+    if cuda:
+        torch.cuda.empty_cache()
+    return record
 
 
-def format_table(records: list[dict]) -> str:
-    header = ["variant", "params", "device", "prec", "batch", "size", "net input", "ms/frame", "rel", "peak MiB"]
+def format_table(records: list[dict], header: bool = True, base: dict | None = None) -> str:
+    """Rows per variant and size; ``rel`` = ms/frame over ``base``'s (default: the first record) at that size slot."""
+    head = ["variant", "params", "device", "prec", "batch", "size", "net input", "ms/frame", "rel", "peak MiB"]
+    ref = base if base is not None else (records[0] if records else None)
     rows = []
-    base: dict[int, float] = {}
     for rec in records:
         for slot, r in enumerate(rec["sizes"]):
-            base.setdefault(slot, r["ms_per_frame"])
+            ref_ms = ref["sizes"][min(slot, len(ref["sizes"]) - 1)]["ms_per_frame"] if ref else r["ms_per_frame"]
             peak = r.get("peak_gpu_mib", rec["peak_rss_mib"])
             rows.append([
                 rec["variant"], f"{rec['params'] / 1e6:.1f}M", rec["device"],
                 rec["precision"] + ("+cl" if rec["channels_last"] else ""), str(rec["batch"]), str(r["input_size"]),
                 f"{r['net_input'][0]}x{r['net_input'][1]}", f"{r['ms_per_frame']:.1f}",
-                f"{r['ms_per_frame'] / base[slot]:.2f}", f"{peak:.0f}",
+                f"{r['ms_per_frame'] / ref_ms:.2f}", f"{peak:.0f}",
             ])
-    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows])
+    min_widths = [24, 6, 6, 7, 5, 4, 9, 8, 4, 8]  # fixed, so rows printed one variant at a time align
+    widths = [max(m, *(len(str(x[i])) for x in [head, *rows])) for i, m in enumerate(min_widths)]
+    lines = [head] + rows if header else rows
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="cpu | cuda | mps | auto (default auto)")
     parser.add_argument("--precision", default="auto", help="auto | fp32 | fp16 | bf16")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--batch", type=int, default=1, help="frames per predict_batch call (default 1: predict)")
     parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
@@ -132,26 +141,51 @@ def main(argv: list[str] | None = None) -> int:
     from vidbokeh.depth import list_depth_models
 
     names = args.variants.split(",") if args.variants else list_depth_models()
+    in_process = _is_cuda(args.device)  # CUDA peak memory resets per variant; CPU RSS needs a process
     records = []
     for name in names:
-        cmd = [sys.executable, __file__, "--_worker", name, "--device", args.device, "--precision", args.precision,
-               "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--batch", str(args.batch),
-               "--channels-last", args.channels_last]
-        if args.sizes:
-            cmd += ["--sizes", args.sizes]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            print(f"{name}: failed\n{proc.stderr.strip()[-2000:]}", file=sys.stderr)
-            continue
-        records.append(json.loads(line[len("RESULT "):]))
-        print(f"{name}: done", file=sys.stderr)
-    print(format_table(records))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(records, indent=1))
+        if in_process:
+            try:
+                rec = run_one(name, sizes, args.device, args.precision, args.repeats, args.warmup, args.threads,
+                              args.batch, args.channels_last)
+            except Exception as exc:  # noqa: BLE001 - report the variant and go on
+                print(f"{name}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+        else:
+            rec = _run_subprocess(name, args)
+            if rec is None:
+                continue
+        records.append(rec)
+        print(format_table([rec], header=not records[:-1], base=records[0]), flush=True)
+        if args.json_out:  # written after every variant: a run cut short keeps what it measured
+            Path(args.json_out).write_text(json.dumps(records, indent=1))
     return 0 if len(records) == len(names) else 1
+
+
+def _is_cuda(device: str) -> bool:
+    if device == "cuda" or device.startswith("cuda:"):
+        return True
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def _run_subprocess(name: str, args: argparse.Namespace) -> dict | None:
+    cmd = [sys.executable, __file__, "--_worker", name, "--device", args.device, "--precision", args.precision,
+           "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--batch", str(args.batch),
+           "--channels-last", args.channels_last]
+    if args.sizes:
+        cmd += ["--sizes", args.sizes]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        print(f"{name}: failed\n{proc.stderr.strip()[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(line[len("RESULT "):])
 
 
 if __name__ == "__main__":

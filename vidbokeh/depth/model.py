@@ -188,6 +188,7 @@ def random_depth_model(
 ) -> DepthModel:
     """The named architecture with random weights (tests/benchmarks only)."""
     variant = get_variant(name)
+    dev = resolve_device(device)
     torch.manual_seed(seed)
-    net = build_net(variant, "cpu")
-    return DepthModel(variant, net, device=device, precision=precision, channels_last=channels_last)
+    net = build_net(variant, dev)  # initialised where it runs (fast on a GPU)
+    return DepthModel(variant, net, device=dev, precision=precision, channels_last=channels_last)
