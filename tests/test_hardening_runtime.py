@@ -350,3 +350,31 @@ def test_signal_during_file_mode_finalizes_a_playable_file(long_clip, tmp_path, 
     with av.open(str(out)) as c:
         assert c.duration / av.time_base < 900 / 30
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+def test_debug_shows_the_traceback_and_plain_runs_do_not(clip, tmp_path, capsys, monkeypatch):
+    injector = Injector(fail_at=2)
+    _patch_stage(monkeypatch, "mask", injector)
+    assert run(["file", str(clip), str(tmp_path / "a.mp4"), *SELFIE]) == 1
+    plain = capsys.readouterr().err
+    assert "Traceback" not in plain and "--debug" in error_line(plain)
+    injector.calls = 0
+    assert run(["--debug", "file", str(clip), str(tmp_path / "b.mp4"), *SELFIE]) == 1
+    debug = capsys.readouterr().err
+    assert "Traceback" in debug and "Boom" in debug
+
+
+def test_readme_exit_code_table_covers_every_error_type():
+    from vidbokeh import errors
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
+    assert {0, 1, 2, 3, 4, 5, 130, 143} <= documented
+    for obj in vars(errors).values():
+        if isinstance(obj, type) and issubclass(obj, errors.VidbokehError):
+            assert obj.exit_code in documented, obj
+    assert errors.Interrupted("terminated", exit_code=143).exit_code in documented
