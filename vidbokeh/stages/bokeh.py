@@ -37,6 +37,7 @@ are not blurred map back to themselves.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -179,18 +180,17 @@ class _Tone:
         excess = np.maximum(lin - self.t, 0.0)
         return lin + self.k * excess * excess
 
-    def rgb(self, original: np.ndarray, unit: np.ndarray | None) -> np.ndarray:
-        """Working RGB float32 from the uint8 image, or from float input when given."""
-        if unit is None:
-            return cv2.LUT(original, self.lut4[..., 0].reshape(1, 256))
-        return self._forward_np(unit).astype(np.float32)
+    def rgb(self, pixels: np.ndarray) -> np.ndarray:
+        """Working RGB float32 from uint8 pixels (a LUT) or from float pixels in [0, 1]."""
+        if pixels.dtype == np.uint8:
+            return cv2.LUT(pixels, self.lut4[..., 0].reshape(1, 256))
+        return self._forward_np(pixels).astype(np.float32)
 
-    def rgba(self, original: np.ndarray, unit: np.ndarray | None) -> np.ndarray:
-        """Working RGBA float32 (alpha 1) from the uint8 image, or from float input when given."""
-        if unit is None:
-            return cv2.LUT(cv2.cvtColor(original, cv2.COLOR_RGB2RGBA), self.lut4)
-        work = self._forward_np(unit).astype(np.float32)
-        return cv2.cvtColor(work, cv2.COLOR_RGB2RGBA)
+    def rgba(self, pixels: np.ndarray) -> np.ndarray:
+        """Working RGBA float32 (alpha 1) from uint8 or float RGB pixels."""
+        if pixels.dtype == np.uint8:
+            return cv2.LUT(cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA), self.lut4)
+        return cv2.cvtColor(self.rgb(pixels), cv2.COLOR_RGB2RGBA)
 
     def to_display_u8(self, work: np.ndarray) -> np.ndarray:
         """Working RGB float32 -> display uint8."""
@@ -214,22 +214,9 @@ def _as_image(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     raise InputError(f"expected uint8 or float RGB, got {rgb.dtype}")
 
 
-def _as_map(name: str, arr: np.ndarray | None, shape: tuple[int, int], lo: float, hi: float) -> np.ndarray | None:
-    """A float32 copy of a HxW map clipped to [lo, hi], NaN -> 0."""
-    if arr is None:
-        return None
-    arr = np.asarray(arr)
-    if arr.shape != shape:
-        raise InputError(f"{name} must have shape {shape}, got {arr.shape}")
-    out = np.clip(arr.astype(np.float32, copy=False), lo, hi)
-    return cv2.patchNaNs(out, 0.0) if out.size > 1 else np.nan_to_num(out)
-
-
-def _feed(protect: np.ndarray | None, shape: tuple[int, int], settings: BokehSettings) -> np.ndarray:
+def _feed(protect: np.ndarray, settings: BokehSettings) -> np.ndarray:
     """Weight (0..1) with which each pixel may feed a blurred layer: 0 for protected pixels."""
-    if protect is None:
-        return np.ones(shape, np.float32)
-    return np.clip(1.0 - protect * (1.0 / settings.protect_exclusion), 0.0, 1.0)
+    return np.clip(1.0 - protect * np.float32(1.0 / settings.protect_exclusion), 0.0, 1.0)
 
 
 def _blend(a: np.ndarray, b: np.ndarray, weight_a: np.ndarray) -> np.ndarray:
@@ -463,6 +450,79 @@ def _stack(pyramid: _Pyramid, layers: list[int], radii: np.ndarray, base: int, d
     return np.ascontiguousarray(_up(acc, acc_level - base)[..., :4])
 
 
+_STRIP_ROWS = 128  # full-resolution passes run over strips of rows: bounded memory, cache friendly
+
+
+def _reflect_rows(arr: np.ndarray, y0: int, y1: int) -> np.ndarray:
+    """Rows y0..y1 of ``arr`` with rows past its end mirrored (OpenCV's BORDER_REFLECT)."""
+    h = arr.shape[0]
+    if y1 <= h:
+        return arr[y0:y1]
+    period = np.arange(y0, y1) % (2 * h)
+    return arr[np.where(period < h, period, 2 * h - 1 - period)]
+
+
+def _strip(arr: np.ndarray, y0: int, y1: int, width: int) -> np.ndarray:
+    """A padded strip of rows of ``arr`` (reflected past the bottom and right edges)."""
+    rows = _reflect_rows(arr, y0, y1)
+    if rows.shape[1] < width:
+        rows = cv2.copyMakeBorder(np.ascontiguousarray(rows), 0, 0, 0, width - rows.shape[1], cv2.BORDER_REFLECT)
+        if arr.ndim == 3 and rows.ndim == 2:
+            rows = rows[..., None]
+    return rows
+
+
+def _clean(rows: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """float32 copy clipped to [lo, hi], NaN -> 0."""
+    out = np.clip(rows.astype(np.float32, copy=False), lo, hi)
+    return cv2.patchNaNs(out, 0.0) if out.size > 1 else np.nan_to_num(out)
+
+
+def _base_level_image(padded_h: int, padded_w: int, base: int, make_strip) -> np.ndarray:
+    """Assemble the base-level image from full-resolution strips, each area-downsampled on its own."""
+    step = max(1 << base, (_STRIP_ROWS >> base) << base)
+    out: np.ndarray | None = None
+    for y0 in range(0, padded_h, step):
+        y1 = min(padded_h, y0 + step)
+        block = _down(make_strip(y0, y1), base)
+        if out is None:
+            out = np.empty((padded_h >> base, padded_w >> base) + block.shape[2:], np.float32)
+        out[y0 >> base:y1 >> base] = block
+    assert out is not None
+    return out
+
+
+def _up_rows(img: np.ndarray, levels: int, y0: int, y1: int, width: int) -> np.ndarray:
+    """Rows y0..y1 (first ``width`` columns) of ``_up(img, levels)``, computed from a band of img."""
+    if levels == 0:
+        return img[y0:y1, :width]
+    f = 1 << levels
+    s0, s1 = max(0, y0 // f - 1), min(img.shape[0], -(-y1 // f) + 1)
+    band = _up(np.ascontiguousarray(img[s0:s1]), levels)
+    return band[y0 - s0 * f:y1 - s0 * f, :width]
+
+
+def _validated(name: str, arr: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+    if arr is None:
+        return None
+    arr = np.asarray(arr)
+    if arr.shape != shape:
+        raise InputError(f"{name} must have shape {shape}, got {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InputError(f"{name} must be numeric, got {arr.dtype}")
+    return arr
+
+
+def _extremes(arr: np.ndarray) -> tuple[float, float]:
+    """(min, max) ignoring NaN, clipped to +-1e6; (0, 0) for an all-NaN map."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if math.isnan(lo) or math.isnan(hi):
+        return 0.0, 0.0
+    return max(lo, -1e6), min(hi, 1e6)
+
+
 def render_bokeh(
     rgb: np.ndarray,
     coc: np.ndarray,
@@ -472,10 +532,10 @@ def render_bokeh(
     """Blur ``rgb`` by the signed CoC map (pixels), keep ``protect`` sharp; returns uint8 HxWx3."""
     original, unit = _as_image(rgb)
     h, w = original.shape[:2]
-    coc_f = _as_map("coc", coc, (h, w), -1e6, 1e6)
-    protect_f = _as_map("protect", protect, (h, w), 0.0, 1.0)
-    abs_coc = np.abs(coc_f)
-    max_radius = float(abs_coc.max())
+    coc_in = _validated("coc", coc, (h, w))
+    protect_in = _validated("protect", protect, (h, w))
+    coc_min, coc_max = _extremes(coc_in)
+    max_radius = max(-coc_min, coc_max)
     if max_radius < 0.5:
         return original.copy()
     tone = _Tone(settings)
@@ -483,38 +543,53 @@ def render_bokeh(
     top = len(radii) - 1
     base, deepest = _levels_setup(h, w, max_radius, settings)
     multiple = 1 << deepest
+    padded_h, padded_w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    inverse_first = np.float32(1.0 / radii[1])
+    source = original if unit is None else unit
 
-    # share of each pixel that is blurred at all (the rest is the sharp layer: the input itself)
-    blurred_share = np.minimum(abs_coc * np.float32(1.0 / radii[1]), np.float32(1.0))
-    feed = blurred_share if protect_f is None else cv2.multiply(_feed(protect_f, (h, w), settings), blurred_share)
-    # premultiplied colour, alpha and CoC of the blurred share, taken down to the base level
-    colour = cv2.multiply(tone.rgb(original, unit), cv2.merge([feed, feed, feed]))
-    stacked = cv2.merge([colour, feed, cv2.multiply(coc_f, feed)])
-    pyramid = _Pyramid(_down(_pad(stacked, multiple), base), base, g_max, last_regular, settings)
+    def blurred_share(coc_rows: np.ndarray) -> np.ndarray:
+        """Share of each pixel that is blurred at all (the rest is the sharp layer: the input)."""
+        return np.minimum(np.abs(coc_rows) * inverse_first, np.float32(1.0))
 
+    def premultiplied(y0: int, y1: int) -> np.ndarray:
+        """Premultiplied colour, alpha and CoC of the blurred share of padded rows y0..y1."""
+        coc_rows = _clean(_strip(coc_in, y0, y1, padded_w), -1e6, 1e6)
+        feed = blurred_share(coc_rows)
+        if protect_in is not None:
+            feed = cv2.multiply(_feed(_clean(_strip(protect_in, y0, y1, padded_w), 0.0, 1.0), settings), feed)
+        rows = _strip(source, y0, y1, padded_w)
+        colour = cv2.multiply(tone.rgb(rows), cv2.merge([feed, feed, feed]))
+        return cv2.merge([colour, feed, cv2.multiply(coc_rows, feed)])
+
+    pyramid = _Pyramid(_base_level_image(padded_h, padded_w, base, premultiplied), base, g_max, last_regular,
+                       settings)
     order = list(range(top, 0, -1))  # far to near behind the focus plane
     back = _stack(pyramid, order, radii, base, deepest, False, settings)
     front = None
-    if float(coc_f.min()) <= -0.5:  # in front of the focus plane: nearest layer last
+    if coc_min <= -0.5:  # in front of the focus plane: nearest layer last
         front = _stack(pyramid, order[::-1], radii, base, deepest, True, settings)
-
     if back is None and front is None:
         return original.copy()
-    fallback = tone.rgba(_down(_pad(original, multiple), base), None) if base else None
 
-    def display(acc: np.ndarray) -> np.ndarray:
-        own = fallback if fallback is not None else _pad(tone.rgba(original, unit), multiple)
-        return _up(tone.to_display_u8(_normalise(acc, own)), base)[:h, :w]
-
-    keep = 1.0 - blurred_share  # sharp-layer alpha
-    if protect_f is not None and front is None:
-        keep = protect_f + keep - protect_f * keep
-    out = original if back is None else _blend(original, display(back), keep)
-    if front is not None:
-        front_alpha = _up(cv2.extractChannel(front, 3), base)[:h, :w]
-        out = _blend(display(front), out, np.minimum(front_alpha, 1.0))
-        if protect_f is not None:
-            out = _blend(original, out, protect_f)
+    fallback = tone.rgba(_down(_pad(original, multiple), base))  # where no layer reaches
+    back_u8 = None if back is None else tone.to_display_u8(_normalise(back, fallback))
+    front_u8 = None if front is None else tone.to_display_u8(_normalise(front, fallback))
+    front_alpha = None if front is None else np.minimum(cv2.extractChannel(front, 3), np.float32(1.0))
+    out = np.empty_like(original)
+    for y0 in range(0, h, _STRIP_ROWS):
+        y1 = min(h, y0 + _STRIP_ROWS)
+        orig_rows = original[y0:y1]
+        keep = 1.0 - blurred_share(_clean(coc_in[y0:y1], -1e6, 1e6))  # sharp-layer alpha
+        p_rows = None if protect_in is None else _clean(protect_in[y0:y1], 0.0, 1.0)
+        if p_rows is not None and front is None:
+            keep = p_rows + keep - p_rows * keep
+        rows = orig_rows if back_u8 is None else _blend(orig_rows, _up_rows(back_u8, base, y0, y1, w), keep)
+        if front_u8 is not None and front_alpha is not None:
+            alpha = _up_rows(front_alpha, base, y0, y1, w)
+            rows = _blend(_up_rows(front_u8, base, y0, y1, w), rows, alpha)
+            if p_rows is not None:
+                rows = _blend(orig_rows, rows, p_rows)
+        out[y0:y1] = rows
     return out
 
 
@@ -524,26 +599,106 @@ def render_uniform(
     protect: np.ndarray | None,
     settings: BokehSettings = BokehSettings(),
 ) -> np.ndarray:
-    """Two-layer fast path: the unprotected part blurred with one disc of ``radius_px``."""
+    """Two-layer fast path: the unprotected part blurred with one disc of ``radius_px``.
+
+    For uint8 input without highlight bloom nothing at full resolution is float: strips of the
+    premultiplied picture (exact uint16 products) go straight down to the blur level in one area
+    resize, are blurred and normalised there in float, come back up as uint8 and are composited
+    with an 8-bit alpha (exactly the input where ``protect`` is 1). Float input, highlight bloom
+    and ``full_resolution`` take the float path.
+    """
     original, unit = _as_image(rgb)
     h, w = original.shape[:2]
-    protect_f = _as_map("protect", protect, (h, w), 0.0, 1.0)
+    protect_in = _validated("protect", protect, (h, w))
     if not radius_px >= 0:
         raise UsageError(f"blur radius must be >= 0, got {radius_px}")
     if radius_px < 0.5:
         return original.copy()
+    if unit is not None or settings.highlight_bloom or settings.full_resolution:
+        return _uniform_float(original, unit, float(radius_px), protect_in, settings)
+    _, level = _levels_setup(h, w, float(radius_px), settings)
+    prem, own = _uniform_shrunk(original, protect_in, level, settings)
+    kernel = disc_kernel(float(radius_px) / 2**level, settings.aperture_blades, settings.aperture_rotation_deg)
+    colour = cv2.convertScaleAbs(_normalise(_filter(prem, kernel), own), alpha=255.0)
+    out = np.empty_like(original)
+    for y0 in range(0, h, _STRIP_ROWS):
+        y1 = min(h, y0 + _STRIP_ROWS)
+        rows = _up_rows(colour, level, y0, y1, w)
+        if protect_in is None:
+            out[y0:y1] = rows
+        else:
+            _uniform_composite(original[y0:y1], rows, _clean(protect_in[y0:y1], 0.0, 1.0), out[y0:y1])
+    return out
+
+
+def _uniform_shrunk(original: np.ndarray, protect: np.ndarray | None, level: int,
+                    settings: BokehSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(premultiplied RGBA, own RGBA) float32 in [0, 1] at 1 / 2**level of the padded size.
+
+    Built strip by strip: a pixel feeds with 255 * clip(1 - protect / exclusion, 0, 1) (uint8),
+    its colour times that weight is exact in uint16 (a small weight keeps its colour), and the
+    area resize averages colour and weight alike. ``own`` (the colour where no unprotected pixel is
+    within reach of the disc) is a plain sample of the picture.
+    """
+    h, w = original.shape[:2]
+    f = 1 << level
+    padded_h, padded_w = -(-h // f) * f, -(-w // f) * f
+    step = max(f, (_STRIP_ROWS // f) * f)
+    small_size = (padded_h // f, padded_w // f)
+    prem = np.empty(small_size + (4,), np.uint8 if protect is None else np.uint16)
+    own = np.empty(small_size + (3,), np.uint8)
+    for y0 in range(0, padded_h, step):
+        y1 = min(padded_h, y0 + step)
+        rows = _strip(original, y0, y1, padded_w)
+        rgba = cv2.cvtColor(np.ascontiguousarray(rows), cv2.COLOR_RGB2RGBA)
+        if protect is not None:
+            p = _clean(_strip(protect, y0, y1, padded_w), 0.0, 1.0)
+            feed = cv2.addWeighted(p, -255.0 / settings.protect_exclusion, p, 0.0, 255.0, dtype=cv2.CV_8U)
+            rgba = cv2.multiply(rgba, cv2.merge([feed] * 4), dtype=cv2.CV_16U)
+        band = slice(y0 // f, y1 // f)
+        prem[band] = rgba if f == 1 else cv2.resize(rgba, (padded_w // f, (y1 - y0) // f),
+                                                    interpolation=cv2.INTER_AREA)
+        own[band] = rows[f // 2::f, f // 2::f]
+    full = 255.0 if protect is None else 255.0 * 255.0
+    own_rgba = cv2.cvtColor(own, cv2.COLOR_RGB2RGBA).astype(np.float32) * np.float32(1.0 / 255.0)
+    return prem.astype(np.float32) * np.float32(1.0 / full), own_rgba
+
+
+def _uniform_composite(original: np.ndarray, blurred: np.ndarray, protect: np.ndarray, out: np.ndarray) -> None:
+    """out = protect * original + (1 - protect) * blurred with an 8-bit alpha; exactly ``original`` at 1."""
+    alpha = cv2.merge([cv2.convertScaleAbs(protect, alpha=255.0)] * 3)  # rounds: protect == 1 -> 255
+    kept = cv2.multiply(original, alpha, scale=1.0 / 255.0)
+    cv2.add(kept, cv2.multiply(blurred, cv2.bitwise_not(alpha), scale=1.0 / 255.0), dst=out)
+
+
+def _uniform_float(original: np.ndarray, unit: np.ndarray | None, radius_px: float, protect_in: np.ndarray | None,
+                   settings: BokehSettings) -> np.ndarray:
+    """The float uniform path (float input, highlight bloom, ``full_resolution``), in strips of rows."""
+    h, w = original.shape[:2]
     tone = _Tone(settings)
     base, level = _levels_setup(h, w, float(radius_px), settings)
-    multiple = 2**level
-    work = _pad(tone.rgba(original, unit), multiple)
-    if protect_f is None:
-        prem = work
-    else:
-        feed = _pad(_feed(protect_f, (h, w), settings), multiple)
-        prem = cv2.multiply(work, cv2.merge([feed] * 4))
-    blurred = _blur_layer(_down(prem, base), float(radius_px), base, level, settings)
-    colour = _normalise(_up(blurred, level - base), _down(work, base))
-    blurred_u8 = _up(tone.to_display_u8(colour), base)[:h, :w]
-    if protect_f is None:
-        return np.ascontiguousarray(blurred_u8)
-    return _blend(original, blurred_u8, protect_f)
+    multiple = 1 << level
+    padded_h, padded_w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    source = original if unit is None else unit
+
+    def premultiplied(y0: int, y1: int) -> np.ndarray:
+        rows = _strip(source, y0, y1, padded_w)
+        work = tone.rgb(rows)
+        if protect_in is None:
+            return cv2.cvtColor(work, cv2.COLOR_RGB2RGBA)
+        feed = _feed(_clean(_strip(protect_in, y0, y1, padded_w), 0.0, 1.0), settings)
+        return cv2.merge([cv2.multiply(work, cv2.merge([feed, feed, feed])), feed])
+
+    blurred = _blur_layer(_base_level_image(padded_h, padded_w, base, premultiplied), float(radius_px), base,
+                          level, settings)
+    fallback = tone.rgba(_down(_pad(original, multiple), base))
+    blurred_u8 = tone.to_display_u8(_normalise(_up(blurred, level - base), fallback))
+    out = np.empty_like(original)
+    for y0 in range(0, h, _STRIP_ROWS):
+        y1 = min(h, y0 + _STRIP_ROWS)
+        rows = _up_rows(blurred_u8, base, y0, y1, w)
+        if protect_in is None:
+            out[y0:y1] = rows
+        else:
+            out[y0:y1] = _blend(original[y0:y1], rows, _clean(protect_in[y0:y1], 0.0, 1.0))
+    return out
