@@ -350,9 +350,10 @@ class _Pyramid:
     and protected pixels never pull a block's depth) and, per side, row/column layer ranges.
     """
 
-    def __init__(self, stacked: np.ndarray, base: int, g_max: float, last_regular: int,
+    def __init__(self, stacked: np.ndarray, base: int, deepest: int, g_max: float, last_regular: int,
                  settings: BokehSettings):
-        self._raw = {base: stacked}  # channel 4 = premultiplied CoC
+        self._raw = {base: stacked}  # channel 4 = premultiplied CoC (until the level is made ready)
+        self.deepest = deepest
         self._ready: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._spans: dict[tuple[int, bool], tuple[np.ndarray, ...] | None] = {}
         self._sides: dict[tuple[int, bool], np.ndarray] = {}
@@ -364,15 +365,17 @@ class _Pyramid:
                 self._raw[level] = _down(self._raw[max(k for k in self._raw if k < level)],
                                          level - max(k for k in self._raw if k < level))
             raw = self._raw[level]
+            if level < self.deepest and level + 1 not in self._raw:
+                self._raw[level + 1] = _down(raw, 1)  # while channel 4 still holds the CoC
             alpha = raw[..., 3]
             coc = raw[..., 4] / np.maximum(alpha, np.float32(_EPS))
             g_abs = _layer_coordinate(np.abs(coc), self.settings)
             # blurred content belongs to layer >= 1: the sharp layer is drawn at full size
             g_abs = _stretch_top(np.clip(g_abs, 1.0, self.g_max), self.g_max, self.last_regular)
             g_abs[alpha < 1e-4] = 0.0  # no blurred content here: in no layer
-            image = raw.copy()
-            image[..., 4] = alpha
-            self._ready[level] = (image, np.copysign(g_abs, coc).astype(np.float32))
+            g = np.copysign(g_abs, coc).astype(np.float32)
+            raw[..., 4] = alpha  # in place: the occluder source from now on
+            self._ready[level] = (raw, g)
         return self._ready[level]
 
     def side(self, level: int, front: bool) -> np.ndarray:
@@ -447,7 +450,7 @@ def _stack(pyramid: _Pyramid, layers: list[int], radii: np.ndarray, base: int, d
         acc[region] = _over(blurred, acc[region])
     if acc is None:
         return None
-    return np.ascontiguousarray(_up(acc, acc_level - base)[..., :4])
+    return _up(acc, acc_level - base)  # channels 0-3 premultiplied RGBA (4: the last occluder)
 
 
 _STRIP_ROWS = 128  # full-resolution passes run over strips of rows: bounded memory, cache friendly
@@ -561,8 +564,8 @@ def render_bokeh(
         colour = cv2.multiply(tone.rgb(rows), cv2.merge([feed, feed, feed]))
         return cv2.merge([colour, feed, cv2.multiply(coc_rows, feed)])
 
-    pyramid = _Pyramid(_base_level_image(padded_h, padded_w, base, premultiplied), base, g_max, last_regular,
-                       settings)
+    pyramid = _Pyramid(_base_level_image(padded_h, padded_w, base, premultiplied), base, deepest, g_max,
+                       last_regular, settings)
     order = list(range(top, 0, -1))  # far to near behind the focus plane
     back = _stack(pyramid, order, radii, base, deepest, False, settings)
     front = None
@@ -571,9 +574,16 @@ def render_bokeh(
     if back is None and front is None:
         return original.copy()
 
-    fallback = tone.rgba(_down(_pad(original, multiple), base))  # where no layer reaches
-    back_u8 = None if back is None else tone.to_display_u8(_normalise(back, fallback))
-    front_u8 = None if front is None else tone.to_display_u8(_normalise(front, fallback))
+    del pyramid
+
+    def display_rows(acc: np.ndarray, y0: int, y1: int) -> np.ndarray:
+        """Output rows y0..y1 of a normalised layer stack, in display uint8."""
+        f = 1 << base
+        s0, s1 = max(0, y0 // f - 1), min(acc.shape[0], -(-y1 // f) + 1)
+        fallback = tone.rgba(_down(_strip(original, s0 * f, s1 * f, padded_w), base))  # where no layer reaches
+        band = tone.to_display_u8(_normalise(np.ascontiguousarray(acc[s0:s1, :, :4]), fallback))
+        return _up_rows(band, base, y0 - s0 * f, y1 - s0 * f, w)
+
     front_alpha = None if front is None else np.minimum(cv2.extractChannel(front, 3), np.float32(1.0))
     out = np.empty_like(original)
     for y0 in range(0, h, _STRIP_ROWS):
@@ -583,10 +593,9 @@ def render_bokeh(
         p_rows = None if protect_in is None else _clean(protect_in[y0:y1], 0.0, 1.0)
         if p_rows is not None and front is None:
             keep = p_rows + keep - p_rows * keep
-        rows = orig_rows if back_u8 is None else _blend(orig_rows, _up_rows(back_u8, base, y0, y1, w), keep)
-        if front_u8 is not None and front_alpha is not None:
-            alpha = _up_rows(front_alpha, base, y0, y1, w)
-            rows = _blend(_up_rows(front_u8, base, y0, y1, w), rows, alpha)
+        rows = orig_rows if back is None else _blend(orig_rows, display_rows(back, y0, y1), keep)
+        if front is not None and front_alpha is not None:
+            rows = _blend(display_rows(front, y0, y1), rows, _up_rows(front_alpha, base, y0, y1, w))
             if p_rows is not None:
                 rows = _blend(orig_rows, rows, p_rows)
         out[y0:y1] = rows
@@ -676,7 +685,7 @@ def _uniform_float(original: np.ndarray, unit: np.ndarray | None, radius_px: flo
     """The float uniform path (float input, highlight bloom, ``full_resolution``), in strips of rows."""
     h, w = original.shape[:2]
     tone = _Tone(settings)
-    base, level = _levels_setup(h, w, float(radius_px), settings)
+    _, level = _levels_setup(h, w, float(radius_px), settings)
     multiple = 1 << level
     padded_h, padded_w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
     source = original if unit is None else unit
@@ -689,14 +698,15 @@ def _uniform_float(original: np.ndarray, unit: np.ndarray | None, radius_px: flo
         feed = _feed(_clean(_strip(protect_in, y0, y1, padded_w), 0.0, 1.0), settings)
         return cv2.merge([cv2.multiply(work, cv2.merge([feed, feed, feed])), feed])
 
-    blurred = _blur_layer(_base_level_image(padded_h, padded_w, base, premultiplied), float(radius_px), base,
+    # the premultiplied image goes straight from full-resolution strips to the blur's level
+    blurred = _blur_layer(_base_level_image(padded_h, padded_w, level, premultiplied), float(radius_px), level,
                           level, settings)
-    fallback = tone.rgba(_down(_pad(original, multiple), base))
-    blurred_u8 = tone.to_display_u8(_normalise(_up(blurred, level - base), fallback))
+    fallback = tone.rgba(_down(_pad(original, multiple), level))
+    blurred_u8 = tone.to_display_u8(_normalise(blurred, fallback))
     out = np.empty_like(original)
     for y0 in range(0, h, _STRIP_ROWS):
         y1 = min(h, y0 + _STRIP_ROWS)
-        rows = _up_rows(blurred_u8, base, y0, y1, w)
+        rows = _up_rows(blurred_u8, level, y0, y1, w)
         if protect_in is None:
             out[y0:y1] = rows
         else:
