@@ -17,18 +17,22 @@ Public API (all maps HxW, images HxWx3, same H and W):
     layer_radii(max_radius, settings) -> the blur radius of every layer (index 0 = sharp).
 
 How it works. The signed CoC is mapped to a continuous layer coordinate g (steps of
-``layer_step`` px for small radii, geometric with ``layer_ratio`` above); each pixel belongs to the
-two nearest integer layers with linear weights, so the blur grows smoothly with the CoC (no
-banding). Every blurred layer is premultiplied colour + alpha and blurred as such (normalised
-convolution), so it holds only its own pixels: the sharp subject never smears into the background
-(no halo) and what nearer layers hide is filled from the farther layers' own pixels. Layers are
-composited with "over" far to near (largest positive CoC first); the sharp layer (|coc| < 1 px) is
-the input itself; foreground layers (negative CoC) go over it, nearest last.
+``layer_step`` px for small radii, geometric with ``layer_ratio`` above, the top layer exactly at
+the largest |CoC| so the most common blur renders as one crisp disc); each pixel belongs to the two
+nearest integer layers with linear weights, so the blur grows smoothly with the CoC (no banding).
+Every blurred layer is premultiplied colour + alpha blurred as such (normalised convolution), so
+it holds only its own pixels: the sharp subject never smears into the background (no halo) and
+what nearer layers hide is filled from the farther layers' own pixels. Layers are composited with
+"over" far to near (largest positive CoC first); a pixel split between two layers occludes what
+is behind it once, so it keeps its full coverage. The sharp layer (|coc| < ``layer_step``) is the
+input itself; foreground layers (negative CoC) go over it, nearest last.
 
-Cost. Blurred layers are built at half resolution or coarser: a layer of radius r is blurred at
-pyramid level j >= 1 (image / 2**j), the finest where r / 2**j <= 3 (j = 1) or ``lowres_radius``
-(j >= 2), then upsampled, so the cost per layer is bounded whatever the radius. Only per-pixel weights and the final blends run at full
-resolution. ``full_resolution=True`` computes everything at full size (slow reference).
+Cost. Blurred layers are built at half resolution or coarser: a layer of radius r is weighted and
+blurred at pyramid level j >= 1 (image / 2**j), the finest where r / 2**j <= 3 (j = 1) or
+``lowres_radius`` (j >= 2), then upsampled, so the cost per layer is bounded whatever the radius;
+each layer is processed only over the rows and columns it covers. The full-resolution passes
+(premultiplying, the final blends) run over strips of rows, so memory stays a small multiple of
+the image's own size. ``full_resolution=True`` computes everything at full size (a slow reference).
 
 ``highlight_bloom`` blurs in linear light with an invertible per-channel boost of the brightest
 values (x + k (x - t)^2 above t), so point lights spread into bright bokeh discs while pixels that
