@@ -134,6 +134,19 @@ def test_blurred_foreground_spreads_over_the_sharp_subject() -> None:
     assert np.array_equal(out[:, 60:], img[:, 60:])
 
 
+@pytest.mark.parametrize("near_coc", [7.0, 8.2, 10.0])
+def test_nearer_blurred_region_hides_the_farther_blur_behind_it(near_coc: float) -> None:
+    """A region between two layers keeps its full coverage: the far blur does not show through."""
+    h, w = 80, 200
+    img = np.full((h, w, 3), 200, np.uint8)  # left: far background, bright
+    img[:, 100:] = 40  # right: nearer background, dark
+    coc = np.full((h, w), 20.0, np.float32)
+    coc[:, 100:] = near_coc
+    out = render_bokeh(img, coc, None)
+    inner = out[10:-10, 100 + int(near_coc) + 2:100 + 19].astype(int)  # reached by the far blur only
+    assert np.abs(inner - 40).max() <= 3
+
+
 # ---------------------------------------------------------------- shapes of the blur
 
 
