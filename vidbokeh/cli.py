@@ -218,7 +218,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"vidbokeh: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))  # e.g. the partial output kept
+        print(f"vidbokeh: internal error: {type(exc).__name__}: {exc}{notes} (rerun with --debug for details)",
               file=sys.stderr)
         return 1
 

@@ -210,8 +210,12 @@ def _run_and_settle(pipe: Pipeline, sink, outcome: _Outcome, report: RunReport) 
         return
     except BaseException as exc:
         _settle(sink, outcome, keep=not outcome.output_failed)
-        if isinstance(exc, VidbokehError) and outcome.written and not outcome.output_failed:
-            exc.args = (f"{exc} ({outcome.written} frames finalized in {getattr(sink, 'path', 'the output')})",)
+        if outcome.written and not outcome.output_failed and isinstance(exc, Exception):
+            kept = f"{outcome.written} frames finalized in {getattr(sink, 'path', 'the output')}"
+            if isinstance(exc, VidbokehError):
+                exc.args = (f"{exc} ({kept})",)
+            else:  # a bug: its message is its own; the CLI adds notes to the one line it prints
+                exc.add_note(kept)
         raise
     final = sink.close()
     report.output = final if isinstance(final, Path) else report.output
