@@ -138,8 +138,9 @@ def _assert_failed_cleanly(code: int, err: str, injector: Injector, returned: fl
     assert vidbokeh_threads() == []
 
 
-def _assert_finalized(out: Path, counter: WriteCounter) -> None:
+def _assert_finalized(out: Path, counter: WriteCounter, err: str) -> None:
     assert counter.count >= 1
+    assert f"{counter.count} frames finalized in {out}" in error_line(err)  # the one line says what was kept
     pts, _, size = decoded_video(out)  # playable, under the final name
     assert len(pts) == counter.count and size == (64, 48)
     assert not [p for p in out.parent.iterdir() if "partial" in p.name]
@@ -157,8 +158,9 @@ def test_selfie_stage_failure_stops_everything_and_finalizes(clip, tmp_path, cap
     out = tmp_path / "out.mp4"
     code = run(["file", str(clip), str(out), *SELFIE])
     returned = time.monotonic()
-    _assert_failed_cleanly(code, capsys.readouterr().err, injector, returned)
-    _assert_finalized(out, counter)
+    err = capsys.readouterr().err
+    _assert_failed_cleanly(code, err, injector, returned)
+    _assert_finalized(out, counter, err)
 
 
 @pytest.mark.parametrize("stage", DEPTH_STAGES)
@@ -171,8 +173,9 @@ def test_depth_stage_failure_stops_everything_and_finalizes(clip, tmp_path, caps
     code = run(["file", str(clip), str(out), "--approach", "depth_anything", "--weights", str(synth_weights),
                 "--depth-size", "56", "--accelerator", "cpu"])
     returned = time.monotonic()
-    _assert_failed_cleanly(code, capsys.readouterr().err, injector, returned)
-    _assert_finalized(out, counter)
+    err = capsys.readouterr().err
+    _assert_failed_cleanly(code, err, injector, returned)
+    _assert_finalized(out, counter, err)
 
 
 def test_source_thread_failure_stops_everything_and_finalizes(clip, tmp_path, capsys, monkeypatch):
@@ -194,8 +197,9 @@ def test_source_thread_failure_stops_everything_and_finalizes(clip, tmp_path, ca
     out = tmp_path / "out.mp4"
     code = run(["file", str(clip), str(out), *SELFIE])
     returned = time.monotonic()
-    _assert_failed_cleanly(code, capsys.readouterr().err, injector, returned)
-    _assert_finalized(out, counter)
+    err = capsys.readouterr().err
+    _assert_failed_cleanly(code, err, injector, returned)
+    _assert_finalized(out, counter, err)
 
 
 def test_sink_thread_failure_leaves_nothing_under_the_final_name(clip, tmp_path, capsys, monkeypatch):
@@ -243,8 +247,9 @@ def test_preview_failure_on_the_main_thread_finalizes_the_recording(tmp_path, ca
     code = run(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=64x48:rate=30", "--frames", "100",
                 "--output", str(out), *SELFIE])
     returned = time.monotonic()
-    _assert_failed_cleanly(code, capsys.readouterr().err, injector, returned)
-    _assert_finalized(out, counter)
+    err = capsys.readouterr().err
+    _assert_failed_cleanly(code, err, injector, returned)
+    _assert_finalized(out, counter, err)
 
 
 # ----------------------------------------------------------------------------- camera unplugged
