@@ -9,6 +9,7 @@ higher (the report says which method was used). GPU memory is
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import resource
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
-METHOD_HWM = "peak RSS growth over the run (Linux VmHWM reset per approach)"
+METHOD_HWM = ("peak RSS growth over the run (Linux VmHWM reset per approach, freed heap returned to the "
+              "OS first with malloc_trim)")
 METHOD_MAXRSS = "growth of the process's peak RSS (ru_maxrss; 0 if an earlier approach peaked higher)"
 
 
@@ -30,6 +32,17 @@ def _status_kib(field: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc), so an earlier approach's freed memory is not
+    silently reused by the next one without showing in its RSS growth."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _maxrss_bytes() -> int:
@@ -49,6 +62,7 @@ class PeakMemoryMeter:
 
     def __init__(self, uses_torch: bool = False) -> None:
         gc.collect()
+        _trim_heap()
         self._method = METHOD_MAXRSS
         self._baseline = _maxrss_bytes()
         rss = _status_kib("VmRSS")
