@@ -81,6 +81,20 @@ def test_odd_sizes_and_constant_image_stays_constant(shape: tuple[int, int], blo
     assert render_bokeh(img, coc, protect, settings).shape == (h, w, 3)
 
 
+@pytest.mark.parametrize("shape", [(1, 3000), (2000, 2), (3, 700)])
+def test_huge_radii_on_thin_images_stay_cheap(shape: tuple[int, int]) -> None:
+    h, w = shape
+    rng = np.random.default_rng(12)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = rng.random((h, w)) > 0.5  # a boolean mask is accepted too
+    bloom = BokehSettings(highlight_bloom=True)
+    for out in (render_bokeh(img, np.full((h, w), 1e6, np.float32), mask), render_uniform(img, 1e5, mask),
+                render_uniform(img, 1e5, mask, bloom)):
+        assert out.shape == img.shape
+        assert np.array_equal(out[mask], img[mask])
+        assert not np.array_equal(out[~mask], img[~mask])
+
+
 # ---------------------------------------------------------------- halo and bleed
 
 

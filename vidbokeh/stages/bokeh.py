@@ -55,6 +55,7 @@ __all__ = ["BokehSettings", "render_bokeh", "render_uniform", "disc_kernel", "la
 _GAMMA = 2.2
 _EPS = 1e-6
 _FILL_EPS = 1e-6  # weight of a pixel's own colour where no blurred layer reaches it
+_MAX_KERNEL_RADIUS = 64.0  # px at the level a layer is blurred at
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,9 @@ def _pad(img: np.ndarray, multiple: int) -> np.ndarray:
 def _blur_layer(layer: np.ndarray, radius: float, from_level: int, level: int, settings: BokehSettings) -> np.ndarray:
     """Blur a premultiplied layer given at ``from_level``; result at ``level``."""
     small = _down(layer, level - from_level)
-    kernel = disc_kernel(radius / 2**level, settings.aperture_blades, settings.aperture_rotation_deg)
+    # only a very thin image can leave a huge radius at its deepest level: cap the kernel's cost there
+    kernel_radius = min(radius / 2**level, _MAX_KERNEL_RADIUS)
+    kernel = disc_kernel(kernel_radius, settings.aperture_blades, settings.aperture_rotation_deg)
     return _filter(small, kernel)
 
 
@@ -515,6 +518,8 @@ def _validated(name: str, arr: np.ndarray | None, shape: tuple[int, int]) -> np.
     arr = np.asarray(arr)
     if arr.shape != shape:
         raise InputError(f"{name} must have shape {shape}, got {arr.shape}")
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise InputError(f"{name} must be numeric, got {arr.dtype}")
     return arr
@@ -542,7 +547,7 @@ def render_bokeh(
     coc_in = _validated("coc", coc, (h, w))
     protect_in = _validated("protect", protect, (h, w))
     coc_min, coc_max = _extremes(coc_in)
-    max_radius = max(-coc_min, coc_max)
+    max_radius = min(max(-coc_min, coc_max), math.hypot(h, w))  # more than the diagonal changes nothing
     if max_radius < 0.5:
         return original.copy()
     tone = _Tone(settings)
@@ -627,11 +632,13 @@ def render_uniform(
         raise UsageError(f"blur radius must be >= 0, got {radius_px}")
     if radius_px < 0.5:
         return original.copy()
+    radius_px = min(float(radius_px), math.hypot(h, w))  # more than the diagonal changes nothing
     if unit is not None or settings.highlight_bloom or settings.full_resolution:
         return _uniform_float(original, unit, float(radius_px), protect_in, settings)
     _, level = _levels_setup(h, w, float(radius_px), settings)
     prem, own = _uniform_shrunk(original, protect_in, level, settings)
-    kernel = disc_kernel(float(radius_px) / 2**level, settings.aperture_blades, settings.aperture_rotation_deg)
+    kernel_radius = min(float(radius_px) / 2**level, _MAX_KERNEL_RADIUS)
+    kernel = disc_kernel(kernel_radius, settings.aperture_blades, settings.aperture_rotation_deg)
     colour = cv2.convertScaleAbs(_normalise(_filter(prem, kernel), own), alpha=255.0)
     out = np.empty_like(original)
     for y0 in range(0, h, _STRIP_ROWS):
