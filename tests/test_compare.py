@@ -171,27 +171,32 @@ def stills(tmp_path_factory, samples_dir) -> Path:
     return root
 
 
-def _settings(stills: Path, out_dir: Path, approaches, strategies=("portrait",)):
+def _settings(approaches, strategies=("portrait",), weights=None, notes=None):
     from vidbokeh.compare import CompareSettings
     from vidbokeh.engine import EffectSettings
 
     return CompareSettings(
-        inputs=(stills / "images", stills / "depth"), out_dir=out_dir, approaches=tuple(approaches),
-        strategies=tuple(strategies), masks_dir=stills / "masks", depth_dir=stills / "depth", depth_scale=5000.0,
-        device="cpu", effect=EffectSettings(depth_size=266), grid_cell_width=CELL, html_thumbnail_width=400,
+        approaches=tuple(approaches), weights=weights or {}, weights_notes=notes or {},
+        strategies=tuple(strategies), depth_scale=5000.0, device="cpu", effect=EffectSettings(depth_size=266),
+        grid_cell_width=CELL, html_thumbnail_width=400,
     )
+
+
+def _compare(stills: Path, out_dir: Path, settings, log):
+    from vidbokeh.compare import compare
+
+    return compare([stills / "images", stills / "depth"], out_dir, settings, masks_dir=stills / "masks",
+                   depth_dir=stills / "depth", log=log)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, stills, synthetic_dav2):
-    from vidbokeh.compare import ApproachSpec, run_compare
-
     out_dir = tmp_path_factory.mktemp("report") / "cmp"
-    approaches = (ApproachSpec("selfie"),
-                  ApproachSpec("hybrid", weights=synthetic_dav2, weights_note="synthetic"),
-                  ApproachSpec("depth_anything", weights=synthetic_dav2, weights_note="synthetic"))
+    depth = ("hybrid", "depth_anything")
+    settings = _settings(("selfie", *depth), weights={a: synthetic_dav2 for a in depth},
+                         notes={a: "synthetic" for a in depth})
     messages: list[str] = []
-    result = run_compare(_settings(stills, out_dir, approaches), log=messages.append)
+    result = _compare(stills, out_dir, settings, messages.append)
     return result, messages
 
 
@@ -222,7 +227,7 @@ def test_corrupt_image_fails_alone(report):
     result, messages = report
     for outcome in result.outcomes:
         assert outcome.ok == (outcome.image != "broken"), outcome
-    assert all("broken.jpg" in o.error for o in result.failures)
+    assert all("broken.jpg" in o.error for o in result.failed)
     assert all(r.images_ok == 3 and r.images_failed == 1 for r in result.runs)
     assert any("broken.jpg" in m for m in messages)
     assert "FAILED" in result.report_md.read_text()
@@ -289,7 +294,6 @@ def test_reports_are_complete_and_say_synthetic(report):
 def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
     import shutil
 
-    from vidbokeh.compare import ApproachSpec, run_compare
     from vidbokeh.compare import runner
 
     result, _ = report
@@ -302,13 +306,12 @@ def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "write_reports", broken_writer)
     with pytest.raises(OutputError):
-        run_compare(_settings(stills, out_dir, [ApproachSpec("selfie")]), log=lambda m: None)
+        _compare(stills, out_dir, _settings(["selfie"]), lambda m: None)
     assert (out_dir / "results.json").read_text() == before  # a failed rerun leaves the old report whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp"]
     monkeypatch.undo()
 
-    rerun = run_compare(_settings(stills, out_dir, [ApproachSpec("selfie")], ("portrait", "conservative")),
-                        log=lambda m: None)
+    rerun = _compare(stills, out_dir, _settings(["selfie"], ("portrait", "conservative")), lambda m: None)
     names = sorted(p.name for p in (out_dir / "results").iterdir())
     assert names == sorted(f"{k}__selfie-{s}.jpg" for k in GOOD for s in ("portrait", "conservative"))
     assert [r.run for r in rerun.runs] == ["selfie-portrait", "selfie-conservative"]
@@ -349,7 +352,8 @@ def test_bad_settings_are_usage_errors_before_any_work(samples_dir, tmp_path):
                    {"approaches": ("sepia",)},
                    {"approaches": ("selfie", "selfie")},
                    {"approaches": ("selfie",), "strategies": ("dreamy",)},
-                   {"approaches": ("selfie",), "depth_scale": 0}):
+                   {"approaches": ("selfie",), "depth_scale": 0},
+                   {"approaches": ("selfie",), "models": {"selfie": "depth_anything_v2_vits"}}):
         with pytest.raises(UsageError):
             compare([image], tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []

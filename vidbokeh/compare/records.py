@@ -39,23 +39,34 @@ class ApproachSpec:
 
 @dataclass(frozen=True)
 class CompareSettings:
-    """Everything ``compare`` needs; the CLI builds one from its arguments."""
+    """How to compare (not what): the CLI builds one from its arguments.
 
-    inputs: tuple[Path, ...]
-    out_dir: Path
-    approaches: tuple[ApproachSpec, ...] = (
-        ApproachSpec("selfie"), ApproachSpec("hybrid"), ApproachSpec("depth_anything"),
-    )
+    ``models``, ``weights`` and ``weights_notes`` are keyed by approach name, e.g.
+    ``{"depth_anything": "depth_anything_v2_vitb"}``, ``{"hybrid": Path("dav2.pth")}``,
+    ``{"hybrid": "synthetic"}`` (a note is printed on every figure of that approach).
+    """
+
+    approaches: tuple[str, ...] = ("selfie", "hybrid", "depth_anything")
+    models: Mapping[str, str] = field(default_factory=dict)
+    weights: Mapping[str, Path] = field(default_factory=dict)
+    weights_notes: Mapping[str, str] = field(default_factory=dict)
     strategies: tuple[str, ...] = ("portrait",)
-    masks_dir: Path | None = None
-    depth_dir: Path | None = None
+    masks_dir: Path | None = None  # person masks matched by file stem
+    depth_dir: Path | None = None  # 16-bit ground-truth depth PNGs matched by file stem
     depth_scale: float = 1000.0  # ground-truth depth in metres = value / depth_scale
     device: str = "auto"
     # Shared blur settings: an engine EffectSettings whose approach, model, weights,
-    # device and preset are replaced for each run. None = the engine's defaults.
+    # device and strategy are replaced for each run. None = the engine's defaults.
     effect: Any = None
     grid_cell_width: int = 320  # width of one picture in the per-image grid
     html_thumbnail_width: int = 960  # width of the grid thumbnails embedded in report.html
+
+    def approach_specs(self) -> tuple[ApproachSpec, ...]:
+        return tuple(
+            ApproachSpec(name, model=self.models.get(name),
+                         weights=None if self.weights.get(name) is None else Path(self.weights[name]),
+                         weights_note=self.weights_notes.get(name) or None)
+            for name in self.approaches)
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,7 @@ class PairAgreement:
 
 @dataclass(frozen=True)
 class CompareResult:
+    inputs: tuple[Path, ...]
     settings: CompareSettings
     images: tuple[ImageInfo, ...]
     runs: tuple[RunSummary, ...]
@@ -157,7 +169,8 @@ class CompareResult:
     plots: tuple[Path, ...]
 
     @property
-    def failures(self) -> tuple[ImageRun, ...]:
+    def failed(self) -> tuple[ImageRun, ...]:
+        """Image runs that failed (unreadable image, model not loaded, effect error); empty if none."""
         return tuple(o for o in self.outcomes if not o.ok)
 
     def outcome(self, image: str, run: str) -> ImageRun:

@@ -176,10 +176,10 @@ def _sections(result: CompareResult) -> list[tuple[str, Table | None, str]]:
 def _settings_lines(result: CompareResult) -> list[str]:
     s = result.settings
     return [
-        f"inputs: {', '.join(str(p) for p in s.inputs)}",
+        f"inputs: {', '.join(str(p) for p in result.inputs)}",
         f"strategies: {', '.join(s.strategies)}",
         f"masks: {s.masks_dir or 'none'}; depth: {s.depth_dir or 'none'} (metres = value / {s.depth_scale:g})",
-        f"images: {len(result.images)}, runs: {len(result.runs)}, failed image runs: {len(result.failures)}",
+        f"images: {len(result.images)}, runs: {len(result.runs)}, failed image runs: {len(result.failed)}",
     ]
 
 
@@ -321,6 +321,7 @@ def results_document(result: CompareResult) -> dict[str, Any]:
     return {
         "tool": TOOL, "schema": SCHEMA_VERSION, "version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": [str(p) for p in result.inputs], "out_dir": str(result.out_dir),
         "settings": settings, "warnings": warnings(result),
         "runs": [run(r) for r in result.runs],
         "images": images,

@@ -71,13 +71,21 @@ def validate(settings: CompareSettings) -> None:
         raise UsageError("compare needs at least one approach")
     if not settings.strategies:
         raise UsageError("compare needs at least one strategy")
-    for spec in settings.approaches:
-        if spec.approach not in APPROACHES:
-            raise UsageError(f"unknown approach {spec.approach!r}; choose from {', '.join(APPROACHES)}")
+    for name in settings.approaches:
+        if name not in APPROACHES:
+            raise UsageError(f"unknown approach {name!r}; choose from {', '.join(APPROACHES)}")
     for name in settings.strategies:
         if name not in STRATEGIES:
             raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-    names = [s.approach for s in settings.approaches]
+    for mapping, flag in ((settings.models, "a model"), (settings.weights, "weights"),
+                          (settings.weights_notes, "a weights note")):
+        unknown = sorted(set(mapping) - set(settings.approaches))
+        if unknown:
+            raise UsageError(f"{flag} given for approaches not compared: {', '.join(unknown)}")
+    for name in ("selfie",):
+        if name in settings.models or name in settings.weights:
+            raise UsageError("selfie takes no --model/--weights (it uses no depth model)")
+    names = list(settings.approaches)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(f"approach given twice: {', '.join(duplicates)}")
@@ -89,17 +97,20 @@ def validate(settings: CompareSettings) -> None:
         raise UsageError("grid cell and thumbnail widths must be at least 64 pixels")
 
 
-def run_compare(settings: CompareSettings, *, log: Log | None = None, progress: bool = False) -> CompareResult:
-    """Run the comparison described by ``settings`` and publish its report folder."""
+def run_compare(inputs, out_dir: Path, settings: CompareSettings, *, log: Log | None = None,
+                progress: bool = False) -> CompareResult:
+    """Compare ``settings.approaches`` over ``inputs`` (files or folders); publish the report folder ``out_dir``."""
     log = log or (lambda message: print(f"vidbokeh compare: {message}", file=sys.stderr))
     validate(settings)
-    images = resolve_inputs(settings.inputs, settings.masks_dir, settings.depth_dir)
+    inputs = tuple(Path(p) for p in inputs)
+    out_dir = Path(out_dir)
+    images = resolve_inputs(inputs, settings.masks_dir, settings.depth_dir)
     protected = [i.path for i in images] + [p for p in (settings.masks_dir, settings.depth_dir) if p is not None]
-    check_out_dir(Path(settings.out_dir), protected)
-    staging = make_staging_dir(Path(settings.out_dir))
+    check_out_dir(out_dir, protected)
+    staging = make_staging_dir(out_dir)
     try:
-        result = _run_into(settings, images, staging, log, progress)
-        publish(staging, Path(settings.out_dir))
+        result = _run_into(inputs, out_dir.resolve(), settings, images, staging, log, progress)
+        publish(staging, out_dir)
     except BaseException:
         discard(staging)
         raise
@@ -350,9 +361,8 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
     return runs, outcomes, pictures, summaries
 
 
-def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path, log: Log,
-              progress: bool) -> CompareResult:
-    out_dir = Path(settings.out_dir).resolve()
+def _run_into(inputs: tuple[Path, ...], out_dir: Path, settings: CompareSettings, images: list[InputImage],
+              staging: Path, log: Log, progress: bool) -> CompareResult:
     probes = {image.key: _probe(image, settings, out_dir) for image in images}
     for probe in probes.values():
         if probe.info.error:
@@ -361,7 +371,7 @@ def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path
     outcomes: dict[tuple[str, str], ImageRun] = {}
     pictures: dict[tuple[str, str], _Pictures] = {}
     summaries: list[RunSummary] = []
-    for spec in settings.approaches:
+    for spec in settings.approach_specs():
         spec_runs, spec_outcomes, spec_pictures, spec_summaries = _run_approach(
             spec, settings, images, probes, staging, out_dir, log, progress)
         runs += spec_runs
@@ -394,6 +404,7 @@ def _run_into(settings: CompareSettings, images: list[InputImage], staging: Path
         plot_quality_vs_speed(summaries, staging / "plots" / "quality_vs_speed.png"),
     )
     result = CompareResult(
+        inputs=inputs,
         settings=settings,
         images=tuple(probes[i.key].info for i in images),
         runs=tuple(summaries),
