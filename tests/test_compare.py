@@ -165,8 +165,9 @@ def stills(tmp_path_factory, samples_dir) -> Path:
         cv2.imwrite(str(root / "masks" / f"{stem}.png"), cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST))
     colour = cv2.imread(str(samples_dir / "depth" / "tum_open3d_color.png"))
     depth = cv2.imread(str(samples_dir / "depth" / "tum_open3d_depth.png"), cv2.IMREAD_UNCHANGED)
-    cv2.imwrite(str(root / "depth" / "tum_open3d_color.png"), cv2.resize(colour, (320, 240), interpolation=cv2.INTER_AREA))
-    cv2.imwrite(str(root / "depth" / "tum_open3d_depth.png"), cv2.resize(depth, (320, 240), interpolation=cv2.INTER_NEAREST))
+    half = (320, 240)
+    cv2.imwrite(str(root / "depth" / "tum_open3d_color.png"), cv2.resize(colour, half, interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(root / "depth" / "tum_open3d_depth.png"), cv2.resize(depth, half, interpolation=cv2.INTER_NEAREST))
     (root / "images" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
     return root
 

@@ -1,5 +1,6 @@
 """Runs every approach over every still: one model load per approach, reused for
-all its strategies and images. A failure on one image (or of one approach's
+all its images (and for all its strategies where the engine offers
+``Effect.use_strategy``; otherwise each further strategy loads again). A failure on one image (or of one approach's
 load) is recorded and the rest go on. Everything is written into a staging
 folder that replaces the output folder at the end (see ``publish``)."""
 from __future__ import annotations
@@ -23,8 +24,8 @@ from .inputs import InputImage, resolve_inputs
 from .memory import MemoryPeak, PeakMemoryMeter
 from .plots import plot_quality_vs_speed, plot_stage_times
 from .publish import check_out_dir, discard, make_staging_dir, publish
-from .records import (APPROACHES, DEPTH_APPROACHES, QUALITY_FIELDS, STRATEGIES, CompareResult, CompareSettings, ImageInfo,
-                      ImageRun, PairAgreement, RunSpec, RunSummary)
+from .records import (APPROACHES, DEPTH_APPROACHES, QUALITY_FIELDS, STRATEGIES, CompareResult, CompareSettings,
+                      ImageInfo, ImageRun, PairAgreement, RunSpec, RunSummary)
 from .report import write_reports
 
 Log = Callable[[str], None]
