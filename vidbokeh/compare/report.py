@@ -67,12 +67,16 @@ def _titles(result: CompareResult) -> dict[str, str]:
 
 
 def runs_table(result: CompareResult) -> Table:
-    head = ["run", "description", "device", "params (M)", "load s", "median ms", "p90 ms",
+    head = ["run", "description", "weights", "device", "params (M)", "load s", "median ms", "p90 ms",
             "peak mem MiB", "GPU peak MiB", "images ok", "failed"]
     rows = []
     for r in result.runs:
+        if r.weights is not None:
+            weights = f"{r.weights}" + (f" ({r.weights_note.upper()})" if r.weights_note else "")
+        else:
+            weights = "" if r.approach == "selfie" else "released (weight store)"
         rows.append([
-            r.title, r.description or f"not loaded: {r.load_error}", r.device or "",
+            r.title, r.description or f"not loaded: {r.load_error}", weights, r.device or "",
             "" if r.num_params is None else f"{r.num_params / 1e6:.2f}", _num(r.load_seconds, 2),
             _ms(r.median_seconds), _ms(r.p90_seconds), _mib(r.peak_memory_bytes),
             _mib(r.gpu_peak_memory_bytes), str(r.images_ok), str(r.images_failed),
