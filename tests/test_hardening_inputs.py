@@ -443,3 +443,13 @@ def test_broken_extra_audio_tracks_do_not_sink_the_output(tmp_path, capsys):
     assert code == 0, err
     assert len(decoded_video(tmp_path / "out.mp4")[0]) >= 5
     assert audio_packets(tmp_path / "out.mp4")  # the good track is kept
+
+
+def test_names_with_spaces_and_accents_work(tmp_path, capsys):
+    folder = tmp_path / "vidéos d'été"
+    folder.mkdir()
+    src = make_clip(folder / "my clip (1) – ünïcode.mp4", width=64, height=48, frames=5)
+    out = folder / "résultat final.mkv"
+    code, err = cli(["file", src, out, *SELFIE], capsys)
+    assert code == 0, err
+    assert len(decoded_video(out)[0]) == 5

@@ -383,3 +383,19 @@ def test_readme_exit_code_table_covers_every_error_type():
         if isinstance(obj, type) and issubclass(obj, errors.VidbokehError):
             assert obj.exit_code in documented, obj
     assert errors.Interrupted("terminated", exit_code=143).exit_code in documented
+
+
+@pytest.mark.parametrize("args, code", [
+    (["file", "{tmp}/missing.mp4", "{tmp}/out.mp4"], 3),
+    (["file", "{clip}", "{tmp}/out.avi"], 5),
+    (["webcam", "--device", "/dev/video-vidbokeh-none", "--input-format", "v4l2", "--no-preview", "--frames", "3"], 3),
+    (["file", "{clip}"], 2),
+])
+def test_a_real_process_prints_exactly_one_line_and_exits_with_the_documented_code(clip, tmp_path, args, code):
+    argv = [a.format(tmp=tmp_path, clip=clip) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "vidbokeh", *argv, *SELFIE], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vidbokeh: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout == ""
