@@ -178,7 +178,7 @@ def _settings(approaches, strategies=("portrait",), weights=None, notes=None):
 
     return CompareSettings(
         approaches=tuple(approaches), weights=weights or {}, weights_notes=notes or {},
-        strategies=tuple(strategies), depth_scale=5000.0, device="cpu", effect=EffectSettings(depth_size=266),
+        strategies=tuple(strategies), depth_scale=5000.0, device="cpu", effect=EffectSettings(depth_size=182),
         grid_cell_width=CELL, html_thumbnail_width=400,
     )
 
