@@ -228,9 +228,10 @@ def test_blur_is_monotonic_in_coc() -> None:
     img = _texture(96, 128, seed=7)
     radii = [0.0, 0.7, 1.5, 3.0, 6.0, 12.0, 24.0]
     for settings in (BokehSettings(), FULL):
-        energies = [float(_energy(render_bokeh(img, np.full((96, 128), r, np.float32), None, settings)).mean())
-                    for r in radii]
-        assert all(a > b for a, b in zip(energies, energies[1:])), energies
+        for sign in (1.0, -1.0):  # behind and in front of the focus plane alike
+            energies = [float(_energy(render_bokeh(img, np.full((96, 128), sign * r, np.float32), None,
+                                                   settings)).mean()) for r in radii]
+            assert all(a > b for a, b in zip(energies, energies[1:])), energies
     uniform = [float(_energy(render_uniform(img, r, None)).mean()) for r in radii]
     assert all(a > b for a, b in zip(uniform, uniform[1:])), uniform
 
@@ -280,6 +281,10 @@ def test_reduced_resolution_is_close_to_full_resolution() -> None:
     diff = np.abs(fast - full)
     assert diff.mean() <= 2.0
     assert np.percentile(diff, 99) <= 12.0
+    ramp = np.tile(np.linspace(-18.0, 24.0, 160, dtype=np.float32), (128, 1))  # foreground to background
+    fast_r = render_bokeh(img, ramp, None, BokehSettings()).astype(np.float32)
+    full_r = render_bokeh(img, ramp, None, FULL).astype(np.float32)
+    assert np.abs(fast_r - full_r).mean() <= 2.0
     fast_u = render_uniform(img, 20.0, None).astype(np.float32)
     full_u = render_uniform(img, 20.0, None, FULL).astype(np.float32)
     assert np.abs(fast_u - full_u).mean() <= 2.0
