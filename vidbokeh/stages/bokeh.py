@@ -233,10 +233,13 @@ def _blend(a: np.ndarray, b: np.ndarray, weight_a: np.ndarray) -> np.ndarray:
     return cv2.add(kept, cv2.multiply(b, cv2.bitwise_not(alpha), scale=1.0 / 255.0))
 
 
-def _normalise(acc: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Premultiplied RGBA -> RGB colour; where nothing was accumulated, the fallback's colour."""
-    blended = acc + _FILL_EPS * fallback
+def _normalise(acc: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
+    """Premultiplied RGBA -> RGB colour; where nothing was accumulated, the fallback's colour
+    (None: the caller knows every pixel has some alpha)."""
+    blended = acc if fallback is None else acc + _FILL_EPS * fallback
     alpha = cv2.extractChannel(blended, 3)
+    if fallback is None:
+        alpha = np.maximum(alpha, np.float32(_EPS))
     colour = cv2.divide(blended, cv2.merge([alpha, alpha, alpha, alpha]))
     return cv2.cvtColor(colour, cv2.COLOR_RGBA2RGB)
 
@@ -592,8 +595,11 @@ def render_bokeh(
         """Output rows y0..y1 of a normalised layer stack, in display uint8."""
         f = 1 << base
         s0, s1 = max(0, y0 // f - 1), min(acc.shape[0], -(-y1 // f) + 1)
-        fallback = tone.rgba(_down(_strip(original, s0 * f, s1 * f, padded_w), base))  # where no layer reaches
-        band = tone.to_display_u8(_normalise(np.ascontiguousarray(acc[s0:s1, :, :4]), fallback))
+        band = np.ascontiguousarray(acc[s0:s1, :, :4])
+        fallback = None  # the input's own colour, needed only where no layer reaches
+        if float(band[..., 3].min()) < 1e-3:
+            fallback = tone.rgba(_down(_strip(original, s0 * f, s1 * f, padded_w), base))
+        band = tone.to_display_u8(_normalise(band, fallback))
         return _up_rows(band, base, y0 - s0 * f, y1 - s0 * f, w)
 
     front_alpha = None if front is None else np.minimum(cv2.extractChannel(front, 3), np.float32(1.0))
