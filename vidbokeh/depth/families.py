@@ -1,27 +1,6 @@
-"""Imports every family module so that each registers its variants.
-
-The MiDaS v2.1-small / v3.1 Swin2 / LeViT modules are built separately; until one
-exists it is skipped (only its own absence is tolerated: an error inside an existing
-module still propagates).
-"""
-from __future__ import annotations
-
-import importlib
-
-from . import depth_anything  # noqa: F401
-from . import midas  # noqa: F401
-
-OPTIONAL_FAMILY_MODULES = ("midas_small", "midas_swin2", "midas_levit")
-
-
-def _import_optional(module: str) -> None:
-    full = f"{__package__}.{module}"
-    try:
-        importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name != full:
-            raise
-
-
-for _module in OPTIONAL_FAMILY_MODULES:
-    _import_optional(_module)
+"""Imports every family module so that each registers its variants."""
+from . import depth_anything  # noqa: F401  (Depth-Anything V1/V2, ViT-S/B/L)
+from . import midas  # noqa: F401  (MiDaS v3 DPT-Hybrid, DPT-Large)
+from . import midas_levit  # noqa: F401  (MiDaS v3.1 LeViT-224)
+from . import midas_small  # noqa: F401  (MiDaS v2.1 small, EfficientNet-Lite3)
+from . import midas_swin2  # noqa: F401  (MiDaS v3.1 Swin2-T 256)
