@@ -16,9 +16,10 @@ max_blur = blur x diagonal and a long ramp, so that the background's CoC spans e
     polygon     layered with a 6-blade aperture
 
 Timing: min and median wall clock of --repeats after --warmup runs, in this process with
-OpenCV's default threads, and the median process CPU time (all threads) per render. The machine is shared: ``ref`` is the median time of a 4-channel
-float32 5x5 box filter over the same image measured just before each case, and ``x_ref`` the
-median render time divided by it, a figure that moves less with the load than milliseconds.
+OpenCV's default threads, and the median process CPU time (all threads) per render, which moves
+less than wall time when the machine is shared. ``ref`` is the median time of a 4-channel float32
+5x5 box filter over the same image measured just before each case, and ``x_ref`` the median
+render time divided by it.
 """
 from __future__ import annotations
 
