@@ -217,7 +217,13 @@ def _run_and_settle(pipe: Pipeline, sink, outcome: _Outcome, report: RunReport) 
             else:  # a bug: its message is its own; the CLI adds notes to the one line it prints
                 exc.add_note(kept)
         raise
-    final = sink.close()
+    try:
+        final = _holding_signals(sink.close)
+    except (KeyboardInterrupt, Interrupted) as exc:  # came while closing; held back until the file was complete
+        final = getattr(sink, "path", None) if getattr(sink, "state", "closed") == "closed" else None
+        if final is None:
+            _settle(sink, outcome, keep=True)
+        report.interrupted, report.exit_code = True, exc.exit_code if isinstance(exc, Interrupted) else 130
     report.output = final if isinstance(final, Path) else report.output
     report.frames_in = stats.frames_in
     report.frames_written = outcome.written
@@ -226,12 +232,44 @@ def _run_and_settle(pipe: Pipeline, sink, outcome: _Outcome, report: RunReport) 
     report.latencies = outcome.latencies
 
 
+def _holding_signals(fn: Callable[[], object]) -> object:
+    """``fn()`` with SIGINT/SIGTERM held back until it returns (main thread only).
+
+    Closing or finalizing an output writes its trailer and renames the temporary file; a Ctrl-C in the middle
+    would leave the temporary file and no output. A signal that comes meanwhile is recorded and, once ``fn`` is
+    done, handed to the handler that was in place (KeyboardInterrupt, the CLI's Interrupted), so it is not lost.
+    """
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return fn()
+    received: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
+    try:
+        result = fn()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for signum in received[:1]:
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, None)
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), signum)
+    return result
+
+
 def _settle(sink, outcome: _Outcome, *, keep: bool) -> None:
     try:
         if keep and outcome.written > 0:
-            sink.finalize()
+            _holding_signals(sink.finalize)
         else:
-            sink.abort()
+            _holding_signals(sink.abort)
+    except (KeyboardInterrupt, Interrupted):
+        pass  # a second signal while already stopping: what it asks for is under way
     except VidbokehError as exc:  # the original failure matters more; say this one in a line
         print(f"vidbokeh: error: {exc}", file=sys.stderr)
 
