@@ -357,6 +357,56 @@ def test_signal_during_file_mode_finalizes_a_playable_file(long_clip, tmp_path, 
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_the_output_is_being_closed_still_gives_the_complete_file(clip, tmp_path, capsys, monkeypatch,
+                                                                               sig, code):
+    from vidbokeh.media.sinks import VideoFileSink
+
+    real_end = VideoFileSink._end
+
+    def end(sink, complete):
+        os.kill(os.getpid(), sig)  # lands while the trailer is written and the file renamed
+        return real_end(sink, complete)
+
+    monkeypatch.setattr(VideoFileSink, "_end", end)
+    out = tmp_path / "out.mp4"
+    assert run(["file", str(clip), str(out), *SELFIE]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"interrupted: 40 frames written to {out}" in err
+    assert len(decoded_video(out)[0]) == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
+
+
+def test_second_ctrl_c_while_finalizing_is_absorbed(clip, tmp_path, capsys, monkeypatch):
+    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.stages import masks
+
+    real_build, calls = masks.build_protection_mask, {"n": 0}
+
+    def build(*args, **kwargs):  # the first Ctrl-C, as the processing thread sees it
+        calls["n"] += 1
+        if calls["n"] == FAIL_AT:
+            raise KeyboardInterrupt
+        return real_build(*args, **kwargs)
+
+    real_end = VideoFileSink._end
+
+    def end(sink, complete):  # a second, real SIGINT while the frames done are finalized
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_end(sink, complete)
+
+    monkeypatch.setattr(masks, "build_protection_mask", build)
+    monkeypatch.setattr(VideoFileSink, "_end", end)
+    counter = WriteCounter(monkeypatch)
+    out = tmp_path / "out.mp4"
+    assert run(["file", str(clip), str(out), *SELFIE]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"frames written to {out}" in err
+    assert len(decoded_video(out)[0]) == counter.count >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
 # ----------------------------------------------------------------------------- contract
 
 
