@@ -16,6 +16,9 @@ Public API (all maps HxW, images HxWx3, same H and W):
     disc_kernel(radius, blades=None, rotation_deg=0.0) -> float32 kernel summing to 1.
     layer_radii(max_radius, settings) -> the blur radius of every layer (index 0 = sharp).
 
+All functions are pure (the only shared state is a cache of kernels), so several threads may
+render at once. OpenCV's own threads do the parallel work inside each call.
+
 How it works. The signed CoC is mapped to a continuous layer coordinate g (steps of
 ``layer_step`` px for small radii, geometric with ``layer_ratio`` above, the top layer exactly at
 the largest |CoC| so the most common blur renders as one crisp disc); each pixel belongs to the two
