@@ -113,6 +113,7 @@ def test_corrupted_clip_ends_cleanly(originals, tmp_path: Path, suffix: str, kin
     OUTCOMES[f"{kind}:{code}"] += 1
     assert "Traceback" not in err
     assert code in CLEAN_CODES, err[-2000:]
+    assert [t.name for t in threading.enumerate() if t.name.startswith("vidbokeh-")] == []
     lines = err.replace("\r", "\n").splitlines()
     if code == 0:
         summary = [ln for ln in lines if "frames written to" in ln][-1]
