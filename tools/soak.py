@@ -11,6 +11,10 @@ The clip is made with FFmpeg's lavfi sources through PyAV (testsrc2 video, a 440
 Prints a table and writes JSON (--json). Example:
 
     python tools/soak.py --minutes 10 --size 320x240 --json soak.json
+
+An MP4 output grows by design: the muxer keeps its sample table (the moov box, written at the end) in
+memory, about 0.2 KB per frame with the audio packets (~0.6 MB per minute of 30 fps video). ``--output-suffix
+.mkv`` takes that out of the figure (Matroska keeps only a cue per keyframe).
 """
 from __future__ import annotations
 
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="320x240", help="clip size WxH (default 320x240)")
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--approach", default="selfie")
+    ap.add_argument("--output-suffix", default=".mp4", help="output container (default .mp4; .mkv: see above)")
     ap.add_argument("--clip", type=Path, default=None, help="use this clip instead of generating one")
     ap.add_argument("--workdir", type=Path, default=None, help="where the clip and output go (default: a temp folder)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.monotonic()
                 make_long_clip(clip, args.minutes * 60.0, (w, h), args.fps)
                 made = time.monotonic() - t0
-        out = work / "soak_out.mp4"
+        out = work / f"soak_out{args.output_suffix}"
         cmd = [sys.executable, "-m", "vidbokeh", "file", str(clip), str(out), "--approach", args.approach,
                "--overwrite"]
         code, wall, samples, tail = run_sampled(cmd)
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         flat = abs(figures["slope_mb_per_min"]) <= args.max_slope and figures["spread_mb"] <= args.max_spread
         result = {
             "clip": str(clip), "clip_minutes": args.minutes, "size": f"{w}x{h}", "fps": args.fps,
-            "approach": args.approach, "exit_code": code, "wall_seconds": wall, "clip_made_seconds": made,
+            "approach": args.approach, "output_suffix": args.output_suffix, "exit_code": code, "wall_seconds": wall, "clip_made_seconds": made,
             "frames_out": frames, "processing_fps": (frames / wall) if frames else None,
             **figures, "flat": flat, "max_slope": args.max_slope, "max_spread": args.max_spread,
             "cpu_count": os.cpu_count(), "command": " ".join(cmd), "stderr_tail": tail,
@@ -181,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         ("flat", f"{'yes' if flat else 'NO'} (|slope| <= {args.max_slope} MB/min, spread <= {args.max_spread} MB)"),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"soak: {args.minutes:g} min {w}x{h}@{args.fps} clip, `vidbokeh file --approach {args.approach}`")
+    print(f"soak: {args.minutes:g} min {w}x{h}@{args.fps} clip -> {args.output_suffix}, "
+          f"`vidbokeh file --approach {args.approach}`")
     print(f"| {'figure':<{width}} | value |\n| {'-' * width} | --- |")
     for name, value in rows:
         print(f"| {name:<{width}} | {value} |")
