@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         if code == 0 and out.exists():
             import av
 
-            with av.open(str(out)) as c:
-                frames = c.streams.video[0].frames or None
+            with av.open(str(out)) as c:  # MKV gives no frame count in its header: count the packets
+                frames = c.streams.video[0].frames or sum(1 for p in c.demux(video=0) if p.size) or None
         flat = abs(figures["slope_mb_per_min"]) <= args.max_slope and figures["spread_mb"] <= args.max_spread
         result = {
             "clip": str(clip), "clip_minutes": args.minutes, "size": f"{w}x{h}", "fps": args.fps,
