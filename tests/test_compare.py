@@ -55,6 +55,17 @@ def test_prediction_is_resized_to_the_ground_truth():
     assert depth_figures(pred, gt).delta1 > 0.99
 
 
+def test_flat_baseline_is_beaten_by_a_real_map_but_not_by_noise():
+    from vidbokeh.compare.depth_metrics import constant_baseline
+
+    gt = _scene()
+    baseline = constant_baseline(gt)
+    assert baseline.scale == 0.0 and baseline.abs_rel > 0.05
+    assert depth_figures(1.0 / gt, gt).abs_rel < baseline.abs_rel
+    noise = np.random.default_rng(5).random(gt.shape).astype(np.float32)
+    assert depth_figures(noise, gt).abs_rel == pytest.approx(baseline.abs_rel, rel=0.1)
+
+
 def test_no_valid_pixels_is_an_input_error():
     with pytest.raises(InputError):
         depth_figures(np.ones((4, 4), np.float32), np.zeros((4, 4), np.float32))
@@ -250,6 +261,9 @@ def test_figures_against_ground_truth(report):
     summaries = {r.run: r for r in result.runs}
     assert summaries["depth_anything-portrait"].depth_mean["delta1"] == pytest.approx(
         result.outcome("tum_open3d_color", "depth_anything-portrait").depth.delta1)
+    tum = next(i for i in result.images if i.key == "tum_open3d_color")
+    assert tum.depth_baseline is not None and tum.depth_baseline.scale == 0.0
+    assert "(baseline: one flat depth)" in result.report_md.read_text()
     assert summaries["selfie-portrait"].num_params == 0
     assert summaries["depth_anything-portrait"].num_params > 20_000_000
     for summary in result.runs:

@@ -79,3 +79,8 @@ def depth_figures(pred: np.ndarray, gt_depth: np.ndarray) -> DepthFigures:
     ratio = np.maximum(depth / gt, gt / depth)
     delta1 = float(np.mean(ratio < DELTA_THRESHOLD))
     return DepthFigures(abs_rel=abs_rel, delta1=delta1, scale=scale, shift=shift, valid_pixels=count)
+
+
+def constant_baseline(gt_depth: np.ndarray) -> DepthFigures:
+    """The figures of a flat prediction (the best single depth): what a depth map must beat."""
+    return depth_figures(np.zeros(gt_depth.shape, np.float32), gt_depth)

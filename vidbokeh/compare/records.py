@@ -97,6 +97,7 @@ class ImageInfo:
     mask_path: Path | None
     depth_path: Path | None
     grid_path: Path | None
+    depth_baseline: DepthFigures | None = None  # a flat prediction scored against the ground truth
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,10 @@ def depth_table(result: CompareResult) -> Table | None:
     for r in result.runs:
         count = sum(1 for o in result.outcomes if o.run == r.run and o.depth is not None)
         rows.append([r.title, _num(r.depth_mean.get("abs_rel")), _num(r.depth_mean.get("delta1")), str(count)])
+    baselines = [i.depth_baseline for i in result.images if i.depth_baseline is not None]
+    if baselines:
+        rows.append(["(baseline: one flat depth)", _num(statistics.fmean(b.abs_rel for b in baselines)),
+                     _num(statistics.fmean(b.delta1 for b in baselines)), str(len(baselines))])
     return head, rows
 
 
@@ -170,7 +174,8 @@ def _sections(result: CompareResult) -> list[tuple[str, Table | None, str]]:
          "fg_psnr (dB, higher = subject untouched), bg_energy (lower = more blur), sharp_iou (higher), "
          "leak (lower)."),
         ("Depth against ground truth", depth_table(result),
-         "After a least-squares scale-and-shift fit in inverse depth, pixels without a reading ignored."),
+         "After a least-squares scale-and-shift fit in inverse depth, pixels without a reading ignored. "
+         "The baseline row scores a flat prediction (the best single depth): a depth map must beat it."),
         ("Agreement between approaches", agreement_table(result),
          "Spearman rank correlation of depth maps, IoU of protection masks (> 0.5)."),
         ("Per image", per_image_table(result), ""),

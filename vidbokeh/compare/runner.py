@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError, VidbokehError
 from . import agreement, grid
-from .depth_metrics import DepthFigures, depth_figures, load_depth_png
+from .depth_metrics import DepthFigures, constant_baseline, depth_figures, load_depth_png
 from .inputs import InputImage, resolve_inputs
 from .memory import MemoryPeak, PeakMemoryMeter
 from .plots import plot_quality_vs_speed, plot_stage_times
@@ -143,7 +143,7 @@ def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Prob
         info = ImageInfo(image.key, image.path, None, None, str(error), image.mask_path, image.depth_path, None)
         return _Probe(info, None, None, None, None)
     h, w = rgb.shape[:2]
-    mask_cell = depth_cell = depth_range = None
+    mask_cell = depth_cell = depth_range = baseline = None
     if image.mask_path is not None:
         try:
             mask_cell = grid.fit_width(grid.mask_picture(_read_mask(image.mask_path, (h, w)) / 255.0), width)
@@ -157,10 +157,11 @@ def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Prob
             depth_cell = grid.fit_width(grid.colourise_depth(inverse), width)
             if valid.any():
                 depth_range = (float(gt[valid].min()), float(gt[valid].max()))
+                baseline = constant_baseline(gt)
         except VidbokehError:
             depth_cell = None
     grid_path = out_dir / "grids" / f"{image.key}.jpg"
-    info = ImageInfo(image.key, image.path, w, h, None, image.mask_path, image.depth_path, grid_path)
+    info = ImageInfo(image.key, image.path, w, h, None, image.mask_path, image.depth_path, grid_path, baseline)
     return _Probe(info, grid.fit_width(rgb, width), mask_cell, depth_cell, depth_range)
 
 
