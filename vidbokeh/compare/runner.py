@@ -24,7 +24,7 @@ from .inputs import InputImage, resolve_inputs
 from .memory import MemoryPeak, PeakMemoryMeter
 from .plots import plot_quality_vs_speed, plot_stage_times
 from .publish import check_out_dir, discard, make_staging_dir, publish
-from .records import (APPROACHES, DEPTH_APPROACHES, QUALITY_FIELDS, STRATEGIES, CompareResult, CompareSettings,
+from .records import (APPROACHES, DEPTH_APPROACHES, QUALITY_FIELDS, CompareResult, CompareSettings,
                       ImageInfo, ImageRun, PairAgreement, RunSpec, RunSummary)
 from .report import write_reports
 
@@ -75,17 +75,18 @@ def validate(settings: CompareSettings) -> None:
     for name in settings.approaches:
         if name not in APPROACHES:
             raise UsageError(f"unknown approach {name!r}; choose from {', '.join(APPROACHES)}")
+    from ..stages.presets import PRESETS  # the engine's strategies are the source of truth
+
     for name in settings.strategies:
-        if name not in STRATEGIES:
-            raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+        if name not in PRESETS:
+            raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(PRESETS)}")
     for mapping, flag in ((settings.models, "a model"), (settings.weights, "weights"),
                           (settings.weights_notes, "a weights note")):
         unknown = sorted(set(mapping) - set(settings.approaches))
         if unknown:
             raise UsageError(f"{flag} given for approaches not compared: {', '.join(unknown)}")
-    for name in ("selfie",):
-        if name in settings.models or name in settings.weights:
-            raise UsageError("selfie takes no --model/--weights (it uses no depth model)")
+    if "selfie" in settings.models or "selfie" in settings.weights:
+        raise UsageError("selfie takes no --model/--weights (it uses no depth model)")
     names = list(settings.approaches)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -189,8 +190,8 @@ def _switch_strategy(effect, effect_settings, log: Log, progress: bool):
     return Effect(effect_settings, log=log, progress=progress)
 
 
-def _process(effect, run: RunSpec, image: InputImage, probe: _Probe, settings: CompareSettings,
-             staging: Path, out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
+def _process(effect, run: RunSpec, image: InputImage, settings: CompareSettings, staging: Path,
+             out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
     name = f"{image.key}__{run.name}.jpg"
     try:
         rgb = _read_rgb(image.path)
@@ -347,7 +348,7 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
                 elif effect is None:
                     outcome, found = ImageRun(image.key, run.name, False, error=f"not loaded: {load_error}"), None
                 else:
-                    outcome, found = _process(effect, run, image, probe, settings, staging, out_dir)
+                    outcome, found = _process(effect, run, image, settings, staging, out_dir)
                     if not outcome.ok:
                         log(f"{image.path} with {run.name}: {outcome.error}")
                 outcomes[(image.key, run.name)] = outcome
