@@ -38,6 +38,33 @@ _COMPOSITE_ROWS = 1024  # full-size compositing runs in strips of this many rows
 
 
 @dataclass(frozen=True)
+class VideoProfile:
+    """What video mode trades for speed per frame (stills keep the full-quality settings).
+
+    The subject stages (faces, segmentation, the protection mask) run on a copy no longer than
+    ``work_max_side``; the mask is brought back to full size for the blur, so the sharp subject keeps
+    its own full-resolution pixels. Faces are detected every ``face_every`` frames and the latest
+    boxes reused in between (a face moves little in a few frames; the person mask follows every
+    frame). Segmentation runs on the whole frame, without the stills' tiles and person crops. The
+    mask's guided-filter coefficients and its hole search use a copy no longer than ``mask_fit_side``
+    (the filter is still applied to the working copy's own luma).
+    """
+
+    work_max_side: int = 640  # 0 = full size
+    face_every: int = 3
+    segment_tiles: bool = False
+    mask_fit_side: int = 320
+
+    def __post_init__(self) -> None:
+        if self.work_max_side < 0:
+            raise UsageError(f"work_max_side must be >= 0, got {self.work_max_side}")
+        if self.face_every < 1:
+            raise UsageError(f"face_every must be >= 1, got {self.face_every}")
+        if self.mask_fit_side < 16:
+            raise UsageError(f"mask_fit_side must be >= 16, got {self.mask_fit_side}")
+
+
+@dataclass(frozen=True)
 class EffectSettings:
     approach: str = "auto"
     model: str | None = None  # depth variant; None = the approach's default
@@ -56,6 +83,7 @@ class EffectSettings:
     video: bool = False
     depth_every: int = 1
     smoothing: float | None = None  # None = default strength; 0 = off
+    video_profile: VideoProfile = VideoProfile()
     weights_note: str = ""  # e.g. "synthetic": shown wherever figures depend on these weights
 
 
@@ -123,6 +151,10 @@ class Effect:
 
         self.preset = get_preset(settings.strategy)
         self.focus_settings, self.bokeh_settings, self.mask_settings = _apply_overrides(self.preset, settings)
+        if settings.video:
+            fit = settings.video_profile.mask_fit_side
+            self.mask_settings = replace(self.mask_settings, guided_max_side=min(fit, self.mask_settings.guided_max_side),
+                                         fill_holes_max_side=min(fit, self.mask_settings.fill_holes_max_side))
         self.live = LiveControls()
         self._faces = None
         self._segmenter = None
@@ -130,6 +162,8 @@ class Effect:
         self._smoother = None
         self._puller = None
         self._frame_index = 0
+        self._faces_seen: list = []  # video: the latest detected faces (working-copy pixels)
+        self._faces_age = 0  # video: frames since they were detected
         self._last_depth: np.ndarray | None = None
         self._last_time: float | None = None
         self._last_ts_ms: int | None = None
@@ -141,7 +175,9 @@ class Effect:
             if self.approach in ("selfie", "hybrid"):
                 from .stages.segmentation import PersonSegmenter, SegmenterSettings
 
-                self._segmenter = PersonSegmenter(SegmenterSettings(running_mode=mode), progress=progress)
+                tiles = not settings.video or settings.video_profile.segment_tiles
+                self._segmenter = PersonSegmenter(SegmenterSettings(running_mode=mode, tile=tiles, refine=tiles),
+                                                  progress=progress)
             if self.model_name is not None:
                 from .depth import create_depth_model
 
@@ -249,7 +285,6 @@ class Effect:
                 timings: dict[str, float]) -> FrameResult:
         from .stages.bokeh import render_bokeh, render_uniform
         from .stages.focus import choose_focus, coc_map
-        from .stages.masks import build_protection_mask
 
         self._frame_index += 1
         ts_ms = None
@@ -258,14 +293,7 @@ class Effect:
             if self._last_ts_ms is not None and ts_ms <= self._last_ts_ms:
                 ts_ms = self._last_ts_ms + 1  # MediaPipe's video mode needs strictly increasing times
             self._last_ts_ms = ts_ms
-        with _timed(timings, "faces"):
-            faces = self._faces.detect(rgb, ts_ms) if self._faces is not None else []
-        person = None
-        if self._segmenter is not None and self.preset.protect_person:
-            with _timed(timings, "segment"):
-                person = self._segmenter.segment(rgb, ts_ms, faces)
-        with _timed(timings, "mask"):
-            protect = build_protection_mask(rgb, person, faces, self.mask_settings)
+        faces, protect = self._subject(rgb, ts_ms, timings)
         h, w = rgb.shape[:2]
         diag = float(np.hypot(h, w))
         max_px = self.focus_settings.max_blur * diag * self.live.blur_scale
@@ -295,6 +323,48 @@ class Effect:
                 output = render_bokeh(rgb, coc.astype(np.float32, copy=False), protect, self.bokeh_settings)
         return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=focus, faces=faces,
                            timings=timings)
+
+    def _subject(self, rgb: np.ndarray, ts_ms: int | None, timings: dict[str, float]) -> tuple[list, np.ndarray]:
+        """(faces in ``rgb`` pixels, protection mask HxW): in video mode from a reduced working copy."""
+        from .stages.masks import build_protection_mask
+
+        h, w = rgb.shape[:2]
+        profile = self.settings.video_profile
+        work = rgb
+        if self.settings.video and 0 < profile.work_max_side < max(h, w):
+            import cv2
+
+            scale = profile.work_max_side / max(h, w)
+            with _timed(timings, "faces"):
+                work = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                  interpolation=cv2.INTER_AREA)
+        with _timed(timings, "faces"):
+            faces = self._detect_faces(work, ts_ms)
+        person = None
+        if self._segmenter is not None and self.preset.protect_person:
+            with _timed(timings, "segment"):
+                person = self._segmenter.segment(work, ts_ms, faces)
+        with _timed(timings, "mask"):
+            protect = build_protection_mask(work, person, faces, self.mask_settings)
+            if work is not rgb:
+                import cv2
+
+                protect = cv2.resize(protect, (w, h), interpolation=cv2.INTER_LINEAR)
+                np.clip(protect, 0.0, 1.0, out=protect)
+                faces = scale_faces(faces, w / work.shape[1], h / work.shape[0])
+        return faces, protect
+
+    def _detect_faces(self, rgb: np.ndarray, ts_ms: int | None) -> list:
+        """Faces in ``rgb``; in video mode detected every ``face_every`` frames, the latest reused between."""
+        if self._faces is None:
+            return []
+        if not self.settings.video:
+            return self._faces.detect(rgb, ts_ms)
+        if self._faces_age % self.settings.video_profile.face_every == 0:
+            self._faces_seen = self._faces.detect(rgb, ts_ms)
+            self._faces_age = 0
+        self._faces_age += 1
+        return self._faces_seen
 
     def close(self) -> None:
         for part in (self._faces, self._segmenter):
@@ -351,6 +421,12 @@ def _to_full_size(result: FrameResult, original: np.ndarray) -> FrameResult:
     depth = None if result.depth is None else up(result.depth.astype(np.float32, copy=False))
     return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=result.focus, faces=faces,
                        timings=result.timings)
+
+
+def scale_faces(faces: list, sx: float, sy: float) -> list:
+    """Faces with boxes and keypoints scaled by (sx, sy): from a resized copy's pixels to the original's."""
+    return [replace(f, x0=f.x0 * sx, y0=f.y0 * sy, x1=f.x1 * sx, y1=f.y1 * sy,
+                    keypoints=tuple((x * sx, y * sy) for x, y in f.keypoints)) for f in faces]
 
 
 def _apply_overrides(preset, s: EffectSettings):

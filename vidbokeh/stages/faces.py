@@ -6,8 +6,11 @@ Asking for ``backend="mediapipe"`` explicitly turns that into a ModelError inste
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -71,6 +74,41 @@ class FaceDetectorSettings:
             raise UsageError(f"unknown running mode {self.running_mode!r}")
         if not 0.0 <= self.min_score <= 1.0:
             raise UsageError(f"min_score must be in [0, 1], got {self.min_score}")
+
+
+# mediapipe's vision package imports its drawing helpers, and with them matplotlib.pyplot: about half a
+# second of start-up (more on a busy machine) for code we never call. They are loaded lazily instead.
+_DRAWING_MODULES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
+                              "mediapipe.tasks.python.vision.drawing_styles"})
+
+
+class _LazyDrawingFinder(importlib.abc.MetaPathFinder):
+    """Finds mediapipe's drawing modules with the other finders and defers running them to first use."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _DRAWING_MODULES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = importlib.util.LazyLoader(spec.loader)
+                return spec
+        return None
+
+
+def import_mediapipe():
+    """The ``mediapipe`` module, imported without running its drawing helpers (they load when touched)."""
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    finder = _LazyDrawingFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        import mediapipe
+    finally:
+        sys.meta_path.remove(finder)
+    return mediapipe
 
 
 def as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -139,8 +177,7 @@ class FaceDetector:
         return sorted(faces, key=lambda f: -f.score)
 
     def _detect_mediapipe(self, image: np.ndarray, timestamp_ms: int | None) -> list[Face]:
-        import mediapipe as mp
-
+        mp = import_mediapipe()
         h, w = image.shape[:2]
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
         if self.settings.running_mode == "video":
@@ -205,6 +242,7 @@ def _create_mediapipe(settings: FaceDetectorSettings, model_path: str | Path | N
         assets.FACE_DETECTOR, progress=progress
     )
     try:
+        import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
         mode = vision.RunningMode.VIDEO if settings.running_mode == "video" else vision.RunningMode.IMAGE

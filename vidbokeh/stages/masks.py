@@ -38,6 +38,7 @@ class MaskSettings:
     guided_max_side: int = 640  # filter coefficients fitted on a copy no longer than this (speed)
     dilate_frac: float = 0.002  # safety margin, fraction of the diagonal (0 = none)
     fill_holes_frac: float = 0.002  # holes inside the subject smaller than this x area are filled
+    fill_holes_max_side: int = 512  # holes are looked for on a copy no longer than this (speed)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.person_low < self.person_high <= 1.0:
@@ -64,7 +65,7 @@ def build_protection_mask(
             raise InputError(f"person mask {person_prob.shape} does not match image {(h, w)}")
         mask = soft_threshold(person_prob, settings.person_low, settings.person_high)
         if settings.fill_holes_frac > 0:
-            mask = fill_small_holes(mask, settings.fill_holes_frac * h * w)
+            mask = fill_small_holes(mask, settings.fill_holes_frac * h * w, settings.fill_holes_max_side)
     heads = None
     if settings.protect_faces and faces:
         kept = trusted_faces(faces, person_prob, settings.face_sure_score)
@@ -191,17 +192,19 @@ def guided_refine(
     def box(x: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
 
-    mean_i, mean_p = box(small_luma), box(small_mask)
-    var_i = box(small_luma * small_luma) - mean_i * mean_i
-    cov_ip = box(small_luma * small_mask) - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
+    # the four local means in one 4-channel box filter, the two coefficient means in one 2-channel one
+    means = box(cv2.merge([small_luma, small_mask, small_luma * small_luma, small_luma * small_mask]))
+    mean_i, mean_p, mean_ii, mean_ip = cv2.split(means)
+    var_i = mean_ii - mean_i * mean_i
+    cov_ip = mean_ip - mean_i * mean_p
+    a = cov_ip / (var_i + np.float32(eps))
     b = mean_p - a * mean_i
-    mean_a, mean_b = box(a), box(b)
+    mean_a, mean_b = cv2.split(box(cv2.merge([a, b])))
     if scale < 1.0:
         mean_a = cv2.resize(mean_a, (w, h), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
     # q = a * I + b on the full-resolution luma (I in [0, 1]), in place
-    out = cv2.multiply(mean_a, luma8, dtype=cv2.CV_32F, scale=1.0 / 255.0)
+    out = cv2.multiply(mean_a, luma8.astype(np.float32), scale=1.0 / 255.0)
     cv2.add(out, mean_b, dst=out)
     return np.clip(out, 0.0, 1.0, out=out)
 

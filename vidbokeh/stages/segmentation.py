@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidbokeh.errors import ModelError, UsageError
-from vidbokeh.stages.faces import Face, as_rgb_uint8
+from vidbokeh.stages.faces import Face, as_rgb_uint8, import_mediapipe
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,7 @@ class PersonSegmenter:
         return prob
 
     def _run(self, image: np.ndarray) -> np.ndarray:
-        import mediapipe as mp
-
+        mp = import_mediapipe()
         result = self._segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
         masks = result.confidence_masks or []
         if not masks:
@@ -250,6 +249,7 @@ def _create_mediapipe(model_path: str | Path | None, progress: bool):
         assets.SELFIE_SEGMENTER, progress=progress
     )
     try:
+        import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.ImageSegmenterOptions(
