@@ -149,10 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--strategies", default="portrait", help="comma list of " + ", ".join(STRATEGIES))
     cmp_.add_argument("--weights", action="append", default=[], metavar="APPROACH=PATH",
                       help="weights file for an approach (repeatable)")
+    cmp_.add_argument("--weights-note", action="append", default=[], metavar="APPROACH=NOTE",
+                      help="a note printed on every figure of that approach (e.g. synthetic)")
     cmp_.add_argument("--masks", type=Path, default=None, help="folder of person masks matched by file stem")
     cmp_.add_argument("--depth", type=Path, default=None, help="folder of ground-truth depth PNGs matched by stem")
     cmp_.add_argument("--depth-scale", type=float, default=1.0, help="depth PNG value per metre (TUM: 5000)")
     cmp_.add_argument("--accelerator", choices=DEVICES, default="auto")
+    cmp_.add_argument("--max-blur", type=_fraction, default=None, metavar="F",
+                      help="shared largest blur radius (fraction of the diagonal) for every approach")
 
     mdl = sub.add_parser("models", help="list, fetch and locate model weights")
     msub = mdl.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)

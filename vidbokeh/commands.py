@@ -112,13 +112,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
             models[name] = model
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     weights = {k: Path(v) for k, v in _parse_pairs(args.weights, "--weights").items()}
+    notes = _parse_pairs(args.weights_note, "--weights-note")
+    for name, path in weights.items():
+        if not path.is_file():
+            from .errors import WeightsNotFoundError
+
+            raise WeightsNotFoundError(f"{path}: weights file for {name} not found")
     settings = CompareSettings(
         approaches=tuple(approaches), models=models, strategies=tuple(strategies), weights=weights,
-        masks_dir=args.masks, depth_dir=args.depth, depth_scale=args.depth_scale, device=args.accelerator,
+        weights_notes=notes, masks_dir=args.masks, depth_dir=args.depth, depth_scale=args.depth_scale,
+        device=args.accelerator,
+        effect=EffectSettings(max_blur=args.max_blur) if args.max_blur is not None else None,
     )
     result = compare(args.inputs, args.out, settings=settings)
     print(result.report_md)
-    return 0 if not result.failed else 3
+    print(result.report_html)
+    print(result.results_json)
+    if result.failed:
+        _say(f"{len(result.failed)} image runs failed; see the report for each")
+        return 3
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
