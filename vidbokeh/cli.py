@@ -50,6 +50,30 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _crf(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= 51:  # x264's range; the other encoders' scales are mapped from it
+        raise argparse.ArgumentTypeError(f"expected 0..51, got {text}")
+    return value
+
+
+# x264's presets; the other encoders map these names onto their own speed settings
+ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
 def _point(text: str) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in text.split(","))
@@ -128,14 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--device", default=None, help="camera (default: the platform's first camera)")
     cam.add_argument("--input-format", default=None, help="PyAV/FFmpeg input format (v4l2, avfoundation, dshow, lavfi)")
     cam.add_argument("--size", type=_size, default=None, metavar="WxH", help="capture size")
-    cam.add_argument("--fps", type=float, default=None, help="capture frame rate")
+    cam.add_argument("--fps", type=_positive_float, default=None, help="capture frame rate")
     cam.add_argument("--output", type=Path, default=None, help="also record to this file")
     cam.add_argument("--overwrite", action="store_true")
     cam.add_argument("--no-preview", action="store_true", help="no preview window")
     cam.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual camera (pyvirtualcam)")
     stop = cam.add_mutually_exclusive_group()
     stop.add_argument("--frames", type=_positive_int, default=None, help="stop after N frames")
-    stop.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
+    stop.add_argument("--seconds", type=_positive_float, default=None, help="stop after S seconds")
     cam.add_argument("--realtime", action="store_true", help="feed a video file at its own rate, like a camera")
     _add_video_arguments(cam)
     _add_encoder_arguments(cam)
@@ -179,8 +203,9 @@ def _add_video_arguments(p: argparse.ArgumentParser) -> None:
 def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("encoder")
     g.add_argument("--codec", default=None, help="video encoder (default: libx264; libvpx-vp9 for .webm)")
-    g.add_argument("--crf", type=int, default=18, help="constant rate factor (default: 18)")
-    g.add_argument("--encoder-preset", default="veryfast", help="encoder speed preset (default: veryfast)")
+    g.add_argument("--crf", type=_crf, default=18, metavar="0..51", help="constant rate factor (default: 18)")
+    g.add_argument("--encoder-preset", choices=ENCODER_PRESETS, default="veryfast", metavar="PRESET",
+                   help="encoder speed preset: " + ", ".join(ENCODER_PRESETS) + " (default: veryfast)")
 
 
 def _install_sigterm() -> None:
