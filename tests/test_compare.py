@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vidbokeh.compare import agreement
-from vidbokeh.compare.depth_metrics import depth_figures, load_depth_png
-from vidbokeh.compare.inputs import resolve_inputs
-from vidbokeh.compare.publish import check_out_dir
+from vidbokeh.comparison import agreement
+from vidbokeh.comparison.depth_metrics import depth_figures, load_depth_png
+from vidbokeh.comparison.inputs import resolve_inputs
+from vidbokeh.comparison.publish import check_out_dir
 from vidbokeh.errors import InputError, OutputError, UsageError
 
 
@@ -56,7 +56,7 @@ def test_prediction_is_resized_to_the_ground_truth():
 
 
 def test_flat_baseline_is_beaten_by_a_real_map_but_not_by_noise():
-    from vidbokeh.compare.depth_metrics import constant_baseline
+    from vidbokeh.comparison.depth_metrics import constant_baseline
 
     gt = _scene()
     baseline = constant_baseline(gt)
@@ -184,7 +184,7 @@ def stills(tmp_path_factory, samples_dir) -> Path:
 
 
 def _settings(approaches, strategies=("portrait",), weights=None, notes=None):
-    from vidbokeh.compare import CompareSettings
+    from vidbokeh.comparison import CompareSettings
     from vidbokeh.engine import EffectSettings
 
     return CompareSettings(
@@ -195,7 +195,7 @@ def _settings(approaches, strategies=("portrait",), weights=None, notes=None):
 
 
 def _compare(stills: Path, out_dir: Path, settings, log):
-    from vidbokeh.compare import compare
+    from vidbokeh.comparison import compare
 
     return compare([stills / "images", stills / "depth"], out_dir, settings, masks_dir=stills / "masks",
                    depth_dir=stills / "depth", log=log)
@@ -301,7 +301,7 @@ def test_reports_are_complete_and_say_synthetic(report):
     assert '<table class="sortable">' in page and "<script>" in page
     assert "src=\"http" not in page and "grids/" not in page  # self-contained
     assert "](grids/tum_open3d_color.jpg)" in markdown
-    from vidbokeh.compare.plots import notes_line
+    from vidbokeh.comparison.plots import notes_line
 
     assert "SYNTHETIC" in notes_line(result.runs) and "selfie" not in notes_line(result.runs)
 
@@ -309,7 +309,7 @@ def test_reports_are_complete_and_say_synthetic(report):
 def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
     import shutil
 
-    from vidbokeh.compare import runner
+    from vidbokeh.comparison import runner
 
     result, _ = report
     out_dir = tmp_path / "cmp"
@@ -338,8 +338,8 @@ def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
 
 
 def test_grid_labels_carry_the_weights_note_and_failures():
-    from vidbokeh.compare import grid, runner
-    from vidbokeh.compare.records import ApproachSpec, ImageInfo, ImageRun, RunSpec
+    from vidbokeh.comparison import grid, runner
+    from vidbokeh.comparison.records import ApproachSpec, ImageInfo, ImageRun, RunSpec
 
     picture = np.full((30, 40, 3), 200, np.uint8)
     probe = runner._Probe(ImageInfo("x", Path("x.jpg"), 40, 30, None, None, None, Path("x.jpg")),
@@ -360,7 +360,7 @@ def test_grid_labels_carry_the_weights_note_and_failures():
 
 
 def test_bad_settings_are_usage_errors_before_any_work(samples_dir, tmp_path):
-    from vidbokeh.compare import compare
+    from vidbokeh.comparison import compare
 
     image = samples_dir / "depth" / "tum_open3d_color.png"
     for kwargs in ({"approaches": ("selfie",), "weights": {"midas": tmp_path / "w.pth"}},

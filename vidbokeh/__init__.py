@@ -24,8 +24,8 @@ _LAZY = {
     "run_webcam": "vidbokeh.video_mode",
     "CameraJob": "vidbokeh.video_mode",
     "EncoderSettings": "vidbokeh.video_mode",
-    "compare": "vidbokeh.compare",
-    "CompareSettings": "vidbokeh.compare",
+    "compare": "vidbokeh.comparison",
+    "CompareSettings": "vidbokeh.comparison",
 }
 
 __all__ = ["__version__", *_LAZY]

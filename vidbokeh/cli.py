@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a note printed on every figure of that approach (e.g. synthetic)")
     cmp_.add_argument("--masks", type=Path, default=None, help="folder of person masks matched by file stem")
     cmp_.add_argument("--depth", type=Path, default=None, help="folder of ground-truth depth PNGs matched by stem")
-    cmp_.add_argument("--depth-scale", type=float, default=1.0, help="depth PNG value per metre (TUM: 5000)")
+    cmp_.add_argument("--depth-scale", type=float, default=1000.0,
+                      help="depth PNG value per metre (default 1000: millimetres; TUM: 5000)")
     cmp_.add_argument("--accelerator", choices=DEVICES, default="auto")
     cmp_.add_argument("--max-blur", type=_fraction, default=None, metavar="F",
                       help="shared largest blur radius (fraction of the diagonal) for every approach")

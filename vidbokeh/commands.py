@@ -101,7 +101,7 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import CompareSettings, compare
+    from .comparison import CompareSettings, compare
 
     approaches: list[str] = []
     models: dict[str, str] = {}

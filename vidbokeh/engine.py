@@ -147,14 +147,7 @@ class Effect:
         self.settings = settings
         self._log = log or (lambda msg: print(f"vidbokeh: {msg}", file=sys.stderr))
         self.approach, self.model_name = resolve_approach(settings, self._log)
-        from .stages.presets import get_preset
-
-        self.preset = get_preset(settings.strategy)
-        self.focus_settings, self.bokeh_settings, self.mask_settings = _apply_overrides(self.preset, settings)
-        if settings.video:
-            fit = settings.video_profile.mask_fit_side
-            self.mask_settings = replace(self.mask_settings, guided_max_side=min(fit, self.mask_settings.guided_max_side),
-                                         fill_holes_max_side=min(fit, self.mask_settings.fill_holes_max_side))
+        self.use_strategy(settings.strategy)
         self.live = LiveControls()
         self._faces = None
         self._segmenter = None
@@ -192,6 +185,18 @@ class Effect:
             self.close()
             raise
         self.load_seconds = time.perf_counter() - t0
+
+    def use_strategy(self, name: str) -> None:
+        """Switch to another strategy (preset) without reloading any model (compare mode uses this)."""
+        from .stages.presets import get_preset
+
+        self.settings = replace(self.settings, strategy=name)
+        self.preset = get_preset(name)
+        self.focus_settings, self.bokeh_settings, self.mask_settings = _apply_overrides(self.preset, self.settings)
+        if self.settings.video:
+            fit = self.settings.video_profile.mask_fit_side
+            self.mask_settings = replace(self.mask_settings, guided_max_side=min(fit, self.mask_settings.guided_max_side),
+                                         fill_holes_max_side=min(fit, self.mask_settings.fill_holes_max_side))
 
     # -- description ---------------------------------------------------------------------------
     @property
@@ -313,7 +318,9 @@ class Effect:
                 if self.approach == "hybrid":
                     # The segmentation defines the subject; everything else is background and blurs at least
                     # this much, more the farther it is.
-                    coc = np.maximum(coc, (1.0 - protect) * np.float32(HYBRID_BACKGROUND_FLOOR * max_px))
+                    floor = (1.0 - protect) * np.float32(HYBRID_BACKGROUND_FLOOR * max_px)
+                    # negative CoC (in front of the focus, with --blur-foreground) keeps its sign
+                    coc = np.where(coc < 0, coc, np.maximum(coc, floor)).astype(np.float32)
         self._last_time = timestamp
         with _timed(timings, "render"):
             if depth is None:

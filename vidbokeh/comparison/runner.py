@@ -178,16 +178,9 @@ def _effect_settings(settings: CompareSettings, run: RunSpec):
 
 
 def _switch_strategy(effect, effect_settings, log: Log, progress: bool):
-    """The effect for another strategy: the same loaded models where the engine can switch
-    (``Effect.use_strategy``), else a fresh load (its load time is then this run's own)."""
-    switch = getattr(effect, "use_strategy", None)
-    if switch is not None:
-        switch(effect_settings.strategy)
-        return effect
-    from ..engine import Effect
-
-    effect.close()
-    return Effect(effect_settings, log=log, progress=progress)
+    """The effect for another strategy: the same loaded models (``Effect.use_strategy``)."""
+    effect.use_strategy(effect_settings.strategy)
+    return effect
 
 
 def _process(effect, run: RunSpec, image: InputImage, settings: CompareSettings, staging: Path,

@@ -1,6 +1,6 @@
 """Comparison mode: several approaches over the same stills, with grids, reports and plots.
 
-    from vidbokeh.compare import compare
+    from vidbokeh import compare          # or: from vidbokeh.comparison import compare
     result = compare(["photos/"], "out/", approaches=("selfie", "hybrid", "depth_anything"),
                      masks_dir="masks/")
     result.runs[0].median_seconds, result.report_html
