@@ -76,17 +76,21 @@ class FaceDetectorSettings:
             raise UsageError(f"min_score must be in [0, 1], got {self.min_score}")
 
 
-# mediapipe's vision package imports its drawing helpers, and with them matplotlib.pyplot: about half a
-# second of start-up (more on a busy machine) for code we never call. They are loaded lazily instead.
-_DRAWING_MODULES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
-                              "mediapipe.tasks.python.vision.drawing_styles"})
+# ``import mediapipe`` imports every task: the vision package's drawing helpers bring matplotlib.pyplot
+# and the audio tasks sounddevice (which runs a compiler to look for PortAudio): about a second of start-up
+# on a busy machine for code we never call. Those modules are loaded lazily instead (on first use).
+_LAZY_MODULES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
+                           "mediapipe.tasks.python.vision.drawing_styles",
+                           "mediapipe.tasks.python.audio",
+                           "mediapipe.tasks.python.text",
+                           "mediapipe.tasks.python.retrieval"})
 
 
-class _LazyDrawingFinder(importlib.abc.MetaPathFinder):
-    """Finds mediapipe's drawing modules with the other finders and defers running them to first use."""
+class _LazyFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules above with the other finders and defers running them to their first use."""
 
     def find_spec(self, name, path, target=None):
-        if name not in _DRAWING_MODULES:
+        if name not in _LAZY_MODULES:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -99,10 +103,10 @@ class _LazyDrawingFinder(importlib.abc.MetaPathFinder):
 
 
 def import_mediapipe():
-    """The ``mediapipe`` module, imported without running its drawing helpers (they load when touched)."""
+    """The ``mediapipe`` module, imported without running the tasks we do not use (they load when touched)."""
     if "mediapipe" in sys.modules:
         return sys.modules["mediapipe"]
-    finder = _LazyDrawingFinder()
+    finder = _LazyFinder()
     sys.meta_path.insert(0, finder)
     try:
         import mediapipe
