@@ -189,3 +189,35 @@ def test_selfie_file_mode_imports_neither_torch_nor_matplotlib(tmp_path: Path, f
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
     assert proc.returncode == 0 and line, proc.stderr[-2000:]
     assert line[0].split()[1:] == ["0", "-"]
+
+
+def test_video_depth_on_cpu_uses_the_capped_threads(synthetic_weights) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        settings = EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu",
+                                  video=True, video_profile=VideoProfile(cpu_depth_threads=1))
+        with Effect(settings, progress=False) as effect:
+            assert effect.device == "cpu"
+            assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        with Effect(EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu"),
+                    progress=False):
+            assert torch.get_num_threads() == 2  # stills keep every thread
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_video_depth_size_is_reduced_more_on_a_cpu(synthetic_weights) -> None:
+    from vidbokeh.engine import VIDEO_DEPTH_SIZE, VIDEO_DEPTH_SIZE_CPU
+
+    weights = synthetic_weights("dav2_vits")
+    with Effect(EffectSettings(approach="depth_anything", weights=weights, device="cpu", video=True),
+                progress=False) as effect:
+        assert effect.depth_size == VIDEO_DEPTH_SIZE_CPU["depth_anything"] < VIDEO_DEPTH_SIZE["depth_anything"]
+        assert effect.depth_size % 14 == 0  # whole ViT patches
+    with Effect(EffectSettings(approach="depth_anything", weights=weights, device="cpu", video=True, depth_size=266),
+                progress=False) as effect:
+        assert effect.depth_size == 266  # --depth-size wins

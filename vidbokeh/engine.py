@@ -29,6 +29,9 @@ DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")
 # hybrid: everything outside the person mask is background and gets at least this share of the largest blur
 HYBRID_BACKGROUND_FLOOR = 0.5
 VIDEO_DEPTH_SIZE = {"depth_anything": 266, "midas": 256}  # reduced depth resolution for video by default
+# On a CPU depth is nearly all of a hybrid frame's time: 196 (14 x 14-px patches on the short side) costs about
+# half of 266 and is ample for how far the background is (the subject's outline comes from the segmentation).
+VIDEO_DEPTH_SIZE_CPU = {"depth_anything": 196, "midas": 256}
 # Pictures larger than this run every stage (faces, segmentation, mask, depth, blur) on a copy reduced to this
 # many pixels; the result is brought back to full size and composited over the original, so the sharp subject
 # keeps its full-resolution pixels. Full size, a 12000x8000 photo peaked at 7.7 GB (the blur and the mask build
@@ -54,6 +57,10 @@ class VideoProfile:
     face_every: int = 3
     segment_tiles: bool = False
     mask_fit_side: int = 320
+    # Depth on a CPU runs beside the decoder, the encoder and the other stages. Its OpenMP threads spin-wait at
+    # every barrier for a core the codec holds: on 2 cores, 2 depth threads made a 16-frame hybrid run 8x slower
+    # than 1 (135 s vs 16 s, busy machine). None: one core less than the machine has (at least 1).
+    cpu_depth_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.work_max_side < 0:
@@ -62,6 +69,8 @@ class VideoProfile:
             raise UsageError(f"face_every must be >= 1, got {self.face_every}")
         if self.mask_fit_side < 16:
             raise UsageError(f"mask_fit_side must be >= 16, got {self.mask_fit_side}")
+        if self.cpu_depth_threads is not None and self.cpu_depth_threads < 1:
+            raise UsageError(f"cpu_depth_threads must be >= 1, got {self.cpu_depth_threads}")
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,8 @@ class Effect:
                 from .depth import create_depth_model
 
                 self._depth = create_depth_model(self.model_name, weights=settings.weights, device=settings.device)
+                if settings.video and self.device == "cpu":
+                    _limit_cpu_threads(settings.video_profile.cpu_depth_threads)
             if settings.video:
                 from .stages.smoothing import DepthSmoother, FocusPuller, SmoothingSettings
 
@@ -227,7 +238,8 @@ class Effect:
             variant = self._depth.variant if self._depth is not None else None
             if variant is not None and getattr(variant, "fixed_input_size", False):
                 return None
-            return VIDEO_DEPTH_SIZE[family_of(self.model_name)]
+            sizes = VIDEO_DEPTH_SIZE_CPU if self.device == "cpu" else VIDEO_DEPTH_SIZE
+            return sizes[family_of(self.model_name)]
         return None
 
     # -- processing -----------------------------------------------------------------------------
@@ -428,6 +440,17 @@ def _to_full_size(result: FrameResult, original: np.ndarray) -> FrameResult:
     depth = None if result.depth is None else up(result.depth.astype(np.float32, copy=False))
     return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=result.focus, faces=faces,
                        timings=result.timings)
+
+
+def _limit_cpu_threads(threads: int | None) -> None:
+    """Cap torch's intra-op threads for depth on a CPU in video mode (see VideoProfile.cpu_depth_threads)."""
+    import os
+
+    import torch
+
+    wanted = threads if threads is not None else max(1, (os.cpu_count() or 1) - 1)
+    if wanted < torch.get_num_threads():
+        torch.set_num_threads(wanted)
 
 
 def scale_faces(faces: list, sx: float, sy: float) -> list:
