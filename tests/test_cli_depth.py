@@ -1,7 +1,6 @@
 """Depth-driven approaches end to end (image and video) on synthetic weights of the released format."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np

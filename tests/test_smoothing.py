@@ -1,7 +1,6 @@
 """Temporal smoothing: depth alignment + averaging, scene cuts, motion gating, focus puller, flicker."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import cv2

@@ -201,7 +201,7 @@ def _md_table(table: Table) -> str:
 
 
 def render_markdown(result: CompareResult) -> str:
-    out = [f"# vidbokeh comparison", "", f"vidbokeh {__version__}, "
+    out = ["# vidbokeh comparison", "", f"vidbokeh {__version__}, "
            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", ""]
     for line in warnings(result):
         out += [f"> **Warning:** {line}", ""]

@@ -174,6 +174,14 @@ _SCRATCH_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+def remap_head_key(name: str, prefix: str = "scratch.", into: str = "head.") -> str | None:
+    """Official full name under ``prefix`` -> our name under ``into`` (None if it is not a head tensor)."""
+    if not name.startswith(prefix):
+        return None
+    mapped = remap_scratch_key(name[len(prefix):])
+    return None if mapped is None else into + mapped
+
+
 def remap_scratch_key(name: str) -> str | None:
     """Official ``scratch.``-relative name -> our DPTHead-relative name (None if not head)."""
     for pattern, template in _SCRATCH_PATTERNS:

@@ -29,7 +29,7 @@ import torch
 from timm.models.levit import Attention, AttentionDownsample
 from torch import nn
 
-from .dpt_head import DPTHead, remap_scratch_key
+from .dpt_head import DPTHead, remap_head_key
 from .registry import DepthVariant, register
 
 INPUT_SIZE = 224
@@ -145,7 +145,6 @@ def _clear_attention_bias_cache(module: nn.Module, incompatible_keys: object) ->
 
 _FLAT = re.compile(r"^pretrained\.model\.blocks\.(\d+)\.(.+)$")
 _STEM = re.compile(r"^pretrained\.model\.patch_embed\.([0246])\.(c|bn)\.(.+)$")
-_SCRATCH = re.compile(r"^scratch\.(.+)$")
 _HEADS = re.compile(r"^pretrained\.model\.(head|head_dist)\.")
 _NORM = {"c": "linear", "bn": "bn"}
 # inner names, 0.6.12 -> timm 1.x, per kind of flat block
@@ -203,12 +202,8 @@ def _remap_key(name: str) -> str:
                     return f"backbone.stages.{stage}.downsample.{suffix}"
                 return f"backbone.stages.{stage}.blocks.{block}.{suffix}"
         return name
-    m = _SCRATCH.match(name)
-    if m:
-        head_name = remap_scratch_key(m.group(1))
-        if head_name is not None:
-            return "head." + head_name
-    return name
+    head_name = remap_head_key(name)
+    return name if head_name is None else head_name
 
 
 def build_midas_levit(variant: DepthVariant) -> MidasLevitNet:

@@ -14,14 +14,13 @@ output upsampling is bilinear with ``align_corners=False`` (unlike DPT).
 """
 from __future__ import annotations
 
-import re
 from typing import Mapping
 
 import timm
 import torch
 from torch import nn
 
-from .dpt_head import DPTHead, remap_scratch_key
+from .dpt_head import DPTHead, remap_head_key
 from .registry import DepthVariant, register
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -68,7 +67,6 @@ _ENCODER_PREFIXES: tuple[tuple[str, str], ...] = (
     ("pretrained.layer4.0.", "backbone.blocks.5."),
     ("pretrained.layer4.1.", "backbone.blocks.6."),
 )
-_SCRATCH = re.compile(r"^scratch\.(.+)$")
 
 
 def remap_midas_small(state_dict: Mapping[str, object], variant: DepthVariant | None = None) -> dict:
@@ -87,12 +85,8 @@ def _remap_key(name: str) -> str:
     for official, ours in _ENCODER_PREFIXES:
         if name.startswith(official):
             return ours + name[len(official):]
-    m = _SCRATCH.match(name)
-    if m:
-        head_name = remap_scratch_key(m.group(1))
-        if head_name is not None:
-            return "head." + head_name
-    return name
+    head_name = remap_head_key(name)
+    return name if head_name is None else head_name
 
 
 def build_midas_small(variant: DepthVariant) -> MidasSmallNet:

@@ -23,7 +23,7 @@ import timm
 import torch
 from torch import nn
 
-from .dpt_head import DPTHead, remap_scratch_key
+from .dpt_head import DPTHead, remap_head_key
 from .registry import DepthVariant, register
 
 INPUT_SIZE = 256
@@ -54,7 +54,6 @@ class MidasSwin2Net(nn.Module):
 
 _DOWNSAMPLE = re.compile(r"^pretrained\.model\.layers\.(\d+)\.downsample\.(.+)$")
 _BACKBONE = re.compile(r"^pretrained\.model\.(.+)$")
-_SCRATCH = re.compile(r"^scratch\.(.+)$")
 
 
 def remap_midas_swin2(state_dict: Mapping[str, object], variant: DepthVariant | None = None) -> dict:
@@ -78,12 +77,8 @@ def _remap_key(name: str) -> str:
     m = _BACKBONE.match(name)
     if m:
         return "backbone." + m.group(1)
-    m = _SCRATCH.match(name)
-    if m:
-        head_name = remap_scratch_key(m.group(1))
-        if head_name is not None:
-            return "head." + head_name
-    return name
+    head_name = remap_head_key(name)
+    return name if head_name is None else head_name
 
 
 def build_midas_swin2(variant: DepthVariant) -> MidasSwin2Net:

@@ -260,7 +260,6 @@ def _layer_coordinate(radius: np.ndarray, settings: BokehSettings) -> np.ndarray
     """Continuous layer index of non-negative radii: r / step below the knee, logarithmic above."""
     step, knee, log_ratio = _layer_constants(settings)
     radius = np.ascontiguousarray(radius, dtype=np.float32)
-    shape = radius.shape
     linear = np.minimum(radius, knee) * (1.0 / step)
     logs = np.log(np.maximum(radius, knee) * (1.0 / knee))
     return linear + logs * (1.0 / log_ratio)
