@@ -88,7 +88,10 @@ def build_protection_mask(
 
 def soft_threshold(prob: np.ndarray, low: float, high: float) -> np.ndarray:
     """0 below ``low``, 1 above ``high``, linear between (a new float32 array)."""
-    out = cv2.subtract(prob.astype(np.float32, copy=False), float(low))
+    if prob.size <= 4:  # OpenCV's bindings take an array this small for a scalar
+        out = prob.astype(np.float32) - np.float32(low)
+    else:
+        out = cv2.subtract(prob.astype(np.float32, copy=False), float(low))
     out *= np.float32(1.0 / (high - low))
     return np.clip(out, 0.0, 1.0, out=out)
 
@@ -208,8 +211,11 @@ def guided_refine(
         mean_a = cv2.resize(mean_a, (w, h), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
     # q = a * I + b on the full-resolution luma (I in [0, 1]), in place
-    out = cv2.multiply(mean_a, luma8.astype(np.float32), scale=1.0 / 255.0)
-    cv2.add(out, mean_b, dst=out)
+    if luma8.size <= 4:  # OpenCV's bindings take an array this small for a scalar (a 1x1 image came out 4x1)
+        out = (mean_a * (luma8.astype(np.float32) * np.float32(1.0 / 255.0)) + mean_b).astype(np.float32)
+    else:
+        out = cv2.multiply(mean_a, luma8.astype(np.float32), scale=1.0 / 255.0)
+        cv2.add(out, mean_b, dst=out)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
