@@ -142,8 +142,10 @@ def first_video_frame(container: av.container.InputContainer, stream: av.VideoSt
 
 
 def usable_audio_streams(container: av.container.InputContainer) -> list[av.AudioStream]:
-    """Audio streams FFmpeg recognised (damaged headers can leave one without a codec)."""
-    return [s for s in container.streams.audio if s.codec_context is not None and s.codec_context.name]
+    """Audio streams FFmpeg recognised (damaged headers can leave one without a codec, or with no sample rate
+    or channels: a muxer refuses such a track, and with it the whole output)."""
+    return [s for s in container.streams.audio if s.codec_context is not None and s.codec_context.name
+            and (s.codec_context.sample_rate or 0) > 0 and s.codec_context.layout.nb_channels > 0]
 
 
 def info_from_container(path: str, container: av.container.InputContainer, stream: av.VideoStream,

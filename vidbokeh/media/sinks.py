@@ -41,7 +41,8 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 #: Encoders whose 4:2:0 mode accepts odd frame sizes.
 _ODD_420_ENCODERS = frozenset({"libvpx-vp9", "libvpx", "libaom-av1"})
 #: Audio codecs that cannot be stream-copied without their codec setup data (extradata).
-_NEEDS_EXTRADATA = frozenset({"opus", "vorbis", "flac", "alac"})
+# AAC too: without its AudioSpecificConfig (ADTS input, or a damaged esds) MKV/MOV refuse the track
+_NEEDS_EXTRADATA = frozenset({"opus", "vorbis", "flac", "alac", "aac"})
 _STREAM_METADATA_SKIP = frozenset({"encoder", "duration", "rotate", "number_of_frames", "number_of_bytes",
                                    "_statistics_tags", "_statistics_writing_app", "bps", "_statistics_writing_date_utc"})
 
@@ -114,7 +115,7 @@ def _encoder_options(codec_name: str, crf: int, preset: str) -> dict[str, str]:
         return {"crf": str(crf), "preset": preset, "x265-params": "bframes=0:log-level=error"}
     if codec_name == "libvpx-vp9":
         speed = {"ultrafast": "8", "superfast": "8", "veryfast": "6", "faster": "5", "fast": "4"}.get(preset, "3")
-        return {"crf": str(crf + 13), "b": "0", "deadline": "good", "cpu-used": speed, "row-mt": "1"}
+        return {"crf": str(min(63, crf + 13)), "b": "0", "deadline": "good", "cpu-used": speed, "row-mt": "1"}
     if codec_name.endswith("_nvenc"):
         return {"preset": "p4", "rc": "vbr", "cq": str(crf + 5), "bf": "0"}
     return {}
