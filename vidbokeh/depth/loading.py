@@ -114,7 +114,8 @@ def _mismatch_message(variant: DepthVariant, state_dict: Mapping[str, torch.Tens
     wrong_shape = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
     looks_like = [n for n in identify_variants(state_dict) if n != variant.name]
     if looks_like:
-        what = "it looks like " + " or ".join(looks_like)
+        what = ("it looks like " + " or ".join(looks_like) + " (to load it as that: "
+                + " or ".join(f"--model {n}" for n in looks_like) + ")")
     else:
         first = (missing + unexpected + wrong_shape)[:1]
         what = (

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UsageError, WeightsNotFoundError
+from ..errors import UsageError, WeightsMismatchError, WeightsNotFoundError
 from .loading import build_net, load_weights, read_checkpoint
 from .registry import DepthVariant, all_variants, get_variant
 from .transforms import check_rgb, preprocess
@@ -179,8 +179,17 @@ def create_depth_model(
         path = Path(weights)
         if not path.is_file():
             raise WeightsNotFoundError(f"weights file {path} not found (given for {name})")
-    state = read_checkpoint(path)
-    net = load_weights(variant, state, str(path))
+    try:
+        state = read_checkpoint(path)
+        net = load_weights(variant, state, str(path))
+    except WeightsMismatchError as exc:
+        if "--model" in str(exc):  # another variant's file: the line already says what to do
+            raise
+        if weights is None:
+            todo = f"delete it and run `vidbokeh models fetch {name}`, or pass a good file with --weights"
+        else:
+            todo = f"pass a good {name} file with --weights (or leave --weights out: `vidbokeh models fetch {name}`)"
+        raise WeightsMismatchError(f"{exc}; {todo}") from exc
     return DepthModel(variant, net, device=device, precision=precision)
 
 
