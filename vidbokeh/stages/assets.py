@@ -106,6 +106,12 @@ def model_path(model: MediaPipeModel, *, progress: bool = True) -> Path:
     if found is not None:
         return found
     if store.offline():
+        damaged = [p for p in (store.store_path(model.mirror), store.store_path(model.official)) if p.is_file()]
+        if damaged:  # present but failing its SHA-256 (or not a TFLite file): say so, not "missing"
+            raise ModelError(
+                f"{damaged[0]}: the stored {model.official.name} is damaged (SHA-256 mismatch or not a TFLite "
+                f"file); delete it and run once online to fetch it again (`vidbokeh models fetch mediapipe`)"
+            )
         raise ModelError(
             f"{model.official.name} is not in the model store {store.home()} and VIDBOKEH_OFFLINE "
             f"is set; run once online (it comes from {model.official.url} or the PyPI wheel "
