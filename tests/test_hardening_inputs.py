@@ -222,12 +222,7 @@ IMAGE_MAKERS = {
 }
 
 
-TINY_MASK_BUG = pytest.mark.xfail(
-    strict=True, reason="stages/masks.guided_refine: cv2.multiply/cv2.add read a 1x1 array as a 4-element scalar, "
-                        "so the protection mask of a 1x1 image comes out (4, 1) and the renderer refuses it")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=TINY_MASK_BUG) if n == "1x1.png" else n for n in IMAGE_MAKERS])
+@pytest.mark.parametrize("name", list(IMAGE_MAKERS))
 def test_unusual_images_come_out_alike(tmp_path, capsys, name):
     src = tmp_path / name
     IMAGE_MAKERS[name](src)
@@ -345,16 +340,10 @@ def test_offline_with_nothing_cached_says_where_to_put_the_weights(offline_home,
     assert not still.with_name("still_bokeh.png").exists()
 
 
-MODEL_HINT_TODO = pytest.mark.xfail(
-    strict=True, reason="depth/loading.py: a corrupt weights file is named but the line does not say what to do "
-                        "(fetch again / --weights), nor which --model fits a file of another variant")
-
-
 def _says_what_to_do(line: str) -> bool:
     return any(w in line for w in ("models fetch", "--weights", "delete", "download"))
 
 
-@MODEL_HINT_TODO
 def test_corrupt_cached_depth_weights_are_a_model_error_saying_what_to_do(offline_home, still, capsys):
     from vidbokeh.depth import get_variant
     from vidbokeh.depth.model import remote_file
@@ -369,9 +358,6 @@ def test_corrupt_cached_depth_weights_are_a_model_error_saying_what_to_do(offlin
     assert str(cached) in line and "corrupt" in line and _says_what_to_do(line)
 
 
-@pytest.mark.xfail(strict=True, reason="store.cached_path/stages/assets.model_path: a stored MediaPipe model whose "
-                                       "SHA-256 does not match is treated as absent, so offline the line says it "
-                                       "'is not in the model store' instead of naming the damaged file")
 def test_mediapipe_model_with_a_hash_mismatch_is_named_as_damaged(real_segmenter, offline_home, still, capsys):
     from vidbokeh.stages.assets import SELFIE_SEGMENTER
     from vidbokeh.store import store_path
@@ -391,7 +377,6 @@ def test_mediapipe_model_with_a_hash_mismatch_is_named_as_damaged(real_segmenter
     assert _says_what_to_do(line) or "online" in line
 
 
-@MODEL_HINT_TODO
 @pytest.mark.parametrize("kind", ["truncated", "garbage"])
 def test_corrupt_weights_file_given_with_weights_is_a_model_error(offline_home, still, reference_dir, tmp_path,
                                                                    capsys, kind):
@@ -407,7 +392,6 @@ def test_corrupt_weights_file_given_with_weights_is_a_model_error(offline_home, 
     assert str(bad) in line and "corrupt" in line and _says_what_to_do(line)
 
 
-@MODEL_HINT_TODO
 def test_weights_of_another_variant_name_the_variant(offline_home, still, reference_dir, tmp_path, capsys):
     import torch
 
@@ -421,13 +405,10 @@ def test_weights_of_another_variant_name_the_variant(offline_home, still, refere
 
 
 # ----------------------------------------------------------------------------- found by the fuzz test
+# Broken audio track headers (no sample rate/channels, duplicated by a spliced MKV header; AAC without its
+# decoder config after a flipped bit in a MOV's esds) made the muxer refuse the output: exit 5 'write failed'.
 
 
-@pytest.mark.xfail(strict=True, reason="media/sinks._AudioCopier copies every audio stream as it is, also ones the "
-                                       "output muxer cannot take: track headers with no sample rate or channels "
-                                       "(duplicated by a spliced MKV header) or AAC without its decoder config (a "
-                                       "flipped bit in a MOV's esds): the muxer refuses its header (EINVAL) and the "
-                                       "run fails with exit 5 'write failed' although the video is fine")
 @pytest.mark.parametrize("suffix, other, kind, seed, out_suffix", [
     (".mkv", ".mp4", "splice", 174, ".mp4"),  # two extra AAC tracks with sample rate 0
     (".mov", ".mov", "bitflip", 32, ".mkv"),  # AAC with no extradata

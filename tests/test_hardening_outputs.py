@@ -252,9 +252,7 @@ def test_bad_webcam_settings_are_usage_errors(capsys, args):
 
 @pytest.mark.parametrize("suffix, crf", [
     (".mp4", "0"), (".mp4", "51"), (".webm", "0"),
-    pytest.param(".webm", "51", marks=pytest.mark.xfail(strict=True, reason=(
-        "media/sinks._encoder_options maps --crf to VP9 as crf + 13 without clamping: 51 -> 64, out of VP9's 0..63, "
-        "so the encoder refuses it and the run fails with exit 5 'write failed'"))),
+    (".webm", "51"),  # VP9 gets crf + 13, clamped to its 0..63
 ])
 def test_crf_at_both_ends_of_its_range_works_in_every_container(tmp_path, clip, capsys, suffix, crf):
     out = tmp_path / f"out{suffix}"
