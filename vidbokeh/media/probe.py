@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable, Iterator
 
 import av
 
@@ -93,6 +94,32 @@ def open_input(path: Path, **kwargs) -> av.container.InputContainer:
         raise InputError(f"{path}: not a readable media file ({_reason(exc)})") from exc
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot open ({exc})") from exc
+
+
+def demux_tolerant(
+    container: av.container.InputContainer,
+    streams,
+    *,
+    max_failures: int,
+    on_failure: Callable[[], None],
+    keep_going: Callable[[], bool] = lambda: True,
+) -> Iterator[av.Packet]:
+    """Demux ``streams``, skipping read errors (damaged data, a camera hiccup): each one calls
+    ``on_failure`` and reading resumes. Ends at the end of the input, when ``keep_going()`` is false,
+    or after ``max_failures`` errors in a row (then ``on_failure`` has been called that many times and the
+    caller decides what that means: a truncated file, a camera that went away)."""
+    failures = 0
+    while keep_going() and failures < max_failures:
+        try:
+            for packet in container.demux(streams):
+                failures = 0
+                yield packet
+            return
+        except (av.EOFError, EOFError):
+            return
+        except (av.FFmpegError, OSError):
+            failures += 1
+            on_failure()
 
 
 def _reason(exc: BaseException) -> str:

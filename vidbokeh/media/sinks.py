@@ -34,8 +34,8 @@ from av.video.reformatter import VideoReformatter
 
 from vidbokeh.errors import InputError, OutputError, UsageError
 from vidbokeh.media.atomic import check_output_path, commit_temp, remove_quietly, temp_path_for
-from vidbokeh.media.probe import MUXER_OWNED_KEYS, VideoInfo, usable_audio_streams
-from vidbokeh.media.sources import COLOR_FLAGS, stored
+from vidbokeh.media.probe import MUXER_OWNED_KEYS, VideoInfo, demux_tolerant, usable_audio_streams
+from vidbokeh.media.sources import COLOR_FLAGS, MAX_CONSECUTIVE_ERRORS, stored
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm"})
 #: Encoders whose 4:2:0 mode accepts odd frame sizes.
@@ -163,18 +163,10 @@ class _AudioCopier:
         self._output = output
 
     def _read(self) -> Iterator[av.Packet]:
-        failures = 0
-        while failures < 64:
-            try:
-                for packet in self._input.demux(self._streams):
-                    failures = 0
-                    yield packet
-                return
-            except (av.EOFError, EOFError):
-                return
-            except (av.FFmpegError, OSError):  # damaged audio: skip what cannot be read
-                failures += 1
-                self.dropped_packets += 1
+        def dropped() -> None:  # damaged audio: skip what cannot be read
+            self.dropped_packets += 1
+
+        return demux_tolerant(self._input, self._streams, max_failures=MAX_CONSECUTIVE_ERRORS, on_failure=dropped)
 
     def pump(self, until: float | None, mux: Callable[[av.Packet], None]) -> None:
         """Write audio packets whose time is <= `until` seconds (all of them when None)."""

@@ -27,6 +27,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from vidbokeh.errors import InputError
 from vidbokeh.media.probe import (
+    demux_tolerant,
     VideoInfo,
     check_input_file,
     info_from_container,
@@ -36,6 +37,7 @@ from vidbokeh.media.probe import (
 
 #: Consecutive demux/decode failures after which a source gives up (stops, never hangs).
 MAX_CONSECUTIVE_ERRORS = 64
+CAMERA_GONE_ERRORS = 8  # read errors in a row after which a camera counts as disconnected
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +91,7 @@ class _DecodingSource:
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
         self.skipped = 0
+        self._failures_in_a_row = 0
         self.truncated = False
         self.frames_read = 0
         self._closed = False
@@ -117,22 +120,22 @@ class _DecodingSource:
     # -- decoding
     def _packets(self) -> Iterator[av.Packet]:
         """Demux video packets; a read error is counted and reading resumes, up to a limit."""
+        yield from self._tolerant_packets(MAX_CONSECUTIVE_ERRORS)
+        if self._failures_in_a_row >= MAX_CONSECUTIVE_ERRORS:
+            self.truncated = True
+
+    def _tolerant_packets(self, limit: int) -> Iterator[av.Packet]:
         assert self._container is not None and self._stream is not None
-        failures = 0
-        while not self._closed:
-            try:
-                for packet in self._container.demux(self._stream):
-                    failures = 0
-                    yield packet
-                return
-            except (av.EOFError, EOFError):
-                return
-            except (av.FFmpegError, OSError):
-                failures += 1
-                self.skipped += 1
-                if failures >= MAX_CONSECUTIVE_ERRORS:
-                    self.truncated = True
-                    return
+        self._failures_in_a_row = 0
+
+        def failed() -> None:
+            self.skipped += 1
+            self._failures_in_a_row += 1
+
+        for packet in demux_tolerant(self._container, self._stream, max_failures=limit, on_failure=failed,
+                                     keep_going=lambda: not self._closed):
+            self._failures_in_a_row = 0
+            yield packet
 
     @property
     def missing(self) -> int | None:
@@ -314,23 +317,10 @@ class CameraSource(_DecodingSource):
         return self
 
     def _packets(self) -> Iterator[av.Packet]:
-        failures = 0
-        assert self._container is not None and self._stream is not None
-        while not self._closed:
-            try:
-                for packet in self._container.demux(self._stream):
-                    failures = 0
-                    yield packet
-                return
-            except (av.EOFError, EOFError):
-                return
-            except (av.FFmpegError, OSError):
-                failures += 1
-                self.skipped += 1
-                if failures >= 8:
-                    # the device went away (v4l2 ENODEV/EIO): stop cleanly, let the caller report it
-                    self.disconnected = True
-                    return
+        yield from self._tolerant_packets(CAMERA_GONE_ERRORS)
+        if self._failures_in_a_row >= CAMERA_GONE_ERRORS:
+            # the device went away (v4l2 ENODEV/EIO): stop cleanly, let the caller report it
+            self.disconnected = True
 
     def __iter__(self) -> Iterator[Frame]:
         if self._container is None:
