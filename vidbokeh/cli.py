@@ -124,13 +124,15 @@ def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vidbokeh", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.description = "Depth-aware portrait bokeh for photos, video files and webcams."
+    parser = _Parser(prog="vidbokeh", description="Depth-aware portrait bokeh for photos, video files and webcams.")
     parser.add_argument("--version", action="version", version=f"vidbokeh {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # --debug is accepted after the subcommand too (vidbokeh image x.jpg --debug)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
-    img = sub.add_parser("image", help="blur the background of photos")
+    img = sub.add_parser("image", parents=[common], help="blur the background of photos")
     img.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
     img.add_argument("-o", "--output", type=Path, default=None,
                      help="output file (one input) or folder (default: NAME_bokeh.EXT beside the input)")
@@ -140,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     img.add_argument("--timings", action="store_true", help="print a per-stage time table")
     _add_effect_arguments(img)
 
-    vid = sub.add_parser("file", help="re-encode a video with the effect (audio, timing and metadata kept)")
+    vid = sub.add_parser("file", parents=[common], help="re-encode a video with the effect (audio, timing and metadata kept)")
     vid.add_argument("input", type=Path)
     vid.add_argument("output", type=Path)
     vid.add_argument("--overwrite", action="store_true")
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encoder_arguments(vid)
     _add_effect_arguments(vid)
 
-    cam = sub.add_parser("webcam", help="live effect from a camera to a preview window, a file or a virtual camera")
+    cam = sub.add_parser("webcam", parents=[common], help="live effect from a camera to a preview window, a file or a virtual camera")
     cam.add_argument("--device", default=None, help="camera (default: the platform's first camera)")
     cam.add_argument("--input-format", default=None, help="PyAV/FFmpeg input format (v4l2, avfoundation, dshow, lavfi)")
     cam.add_argument("--size", type=_size, default=None, metavar="WxH", help="capture size")
@@ -165,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encoder_arguments(cam)
     _add_effect_arguments(cam)
 
-    cmp_ = sub.add_parser("compare", help="run several approaches side by side on stills and write a report")
+    cmp_ = sub.add_parser("compare", parents=[common], help="run several approaches side by side on stills and write a report")
     cmp_.add_argument("inputs", nargs="+", type=Path)
     cmp_.add_argument("--out", type=Path, required=True, help="report folder")
     cmp_.add_argument("--approaches", default="depth_anything,midas,selfie,hybrid",
@@ -183,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--max-blur", type=_fraction, default=None, metavar="F",
                       help="shared largest blur radius (fraction of the diagonal) for every approach")
 
-    mdl = sub.add_parser("models", help="list, fetch and locate model weights")
+    mdl = sub.add_parser("models", parents=[common], help="list, fetch and locate model weights")
     msub = mdl.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
-    msub.add_parser("list", help="every depth variant: family, parameters, licence, cached or not")
-    fetch = msub.add_parser("fetch", help="download weights into the cache")
+    msub.add_parser("list", parents=[common], help="every depth variant: family, parameters, licence, cached or not")
+    fetch = msub.add_parser("fetch", parents=[common], help="download weights into the cache")
     fetch.add_argument("names", nargs="+", help="variant names, or 'mediapipe' for the detector models")
-    path = msub.add_parser("path", help="print where a variant's weights are (or go) in the cache")
+    path = msub.add_parser("path", parents=[common], help="print where a variant's weights are (or go) in the cache")
     path.add_argument("name")
     return parser
 
