@@ -30,24 +30,12 @@ from media_factory import (
     make_zero_frame_video,
     truncate_copy,
 )
-from vidbokeh.cli import run
+from cli_helpers import cli, error_line
 from vidbokeh.media.sources import FileSource
 
 SELFIE = ["--approach", "selfie"]
 
 
-def cli(args: list[str], capsys) -> tuple[int, str]:
-    code = run([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-
-def error_line(err: str) -> str:
-    """The single error line; fails on tracebacks or several error lines."""
-    assert "Traceback" not in err
-    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("vidbokeh: error")
-             or ln.startswith("vidbokeh: internal error")]
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def summary_line(err: str) -> str:

@@ -14,22 +14,11 @@ import pytest
 from PIL import Image
 
 from media_factory import decoded_video, make_clip
-from vidbokeh.cli import run
+from cli_helpers import cli, error_line
 
 SELFIE = ["--approach", "selfie"]
 
 
-def cli(args: list, capsys) -> tuple[int, str]:
-    code = run([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-
-def error_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("vidbokeh: error")
-             or ln.startswith("vidbokeh: internal error")]
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def names(folder: Path) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from media_factory import audio_packets, decoded_video, make_clip
+from cli_helpers import error_line
 from vidbokeh.cli import run
 
 SELFIE = ["--approach", "selfie"]
@@ -35,13 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 class Boom(RuntimeError):
     """The injected failure."""
 
-
-def error_line(err: str) -> str:
-    assert "Traceback" not in err
-    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("vidbokeh: error")
-             or ln.startswith("vidbokeh: internal error")]
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def vidbokeh_threads() -> list[str]:
