@@ -133,6 +133,16 @@ def as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def next_video_timestamp(last_ms: int | None, timestamp_ms: int | None) -> int:
+    """MediaPipe's video running mode: every frame needs a timestamp, strictly increasing.
+    Returns it (as int) to be remembered as the new last one; UsageError otherwise."""
+    if timestamp_ms is None:
+        raise UsageError("video mode needs a timestamp_ms per frame")
+    if last_ms is not None and timestamp_ms <= last_ms:
+        raise UsageError(f"timestamps must increase ({timestamp_ms} after {last_ms})")
+    return int(timestamp_ms)
+
+
 class FaceDetector:
     """Detects faces in RGB uint8 images. A context manager; ``close()`` may be called twice."""
 
@@ -169,11 +179,7 @@ class FaceDetector:
             raise RuntimeError("FaceDetector is closed")
         image = as_rgb_uint8(rgb)
         if self.settings.running_mode == "video":
-            if timestamp_ms is None:
-                raise UsageError("video mode needs a timestamp_ms per frame")
-            if self._last_ts is not None and timestamp_ms <= self._last_ts:
-                raise UsageError(f"timestamps must increase ({timestamp_ms} after {self._last_ts})")
-            self._last_ts = int(timestamp_ms)
+            self._last_ts = next_video_timestamp(self._last_ts, timestamp_ms)
         if self._mp_detector is not None:
             faces = self._detect_mediapipe(image, timestamp_ms)
         else:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidbokeh.errors import ModelError, UsageError
-from vidbokeh.stages.faces import Face, as_rgb_uint8, import_mediapipe
+from vidbokeh.stages.faces import Face, as_rgb_uint8, import_mediapipe, next_video_timestamp
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,7 @@ class PersonSegmenter:
         if self._closed:
             raise RuntimeError("PersonSegmenter is closed")
         if self.settings.running_mode == "video":
-            if timestamp_ms is None:
-                raise UsageError("video mode needs a timestamp_ms per frame")
-            if self._last_ts is not None and timestamp_ms <= self._last_ts:
-                raise UsageError(f"timestamps must increase ({timestamp_ms} after {self._last_ts})")
-            self._last_ts = int(timestamp_ms)
+            self._last_ts = next_video_timestamp(self._last_ts, timestamp_ms)
         image = as_rgb_uint8(rgb)
         prob = self._first_pass(image)
         if not self.settings.refine or self.settings.max_people == 0:
