@@ -126,7 +126,7 @@ def test_webcam_preview_and_virtual_camera_with_fake_backends(samples_dir: Path)
         def close(self):
             pass
 
-    from vidbokeh.media.sinks import PreviewSink
+    from vidbokeh.media.preview import PreviewSink
 
     clip = samples_dir / "videos" / "intel_asl_book.mkv"
     job = CameraJob(device=str(clip), realtime=True, preview=True, virtual_camera=True)

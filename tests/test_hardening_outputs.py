@@ -142,7 +142,7 @@ def test_read_only_destination_folder_is_refused_simulated(tmp_path, clip, photo
 
 
 def test_video_write_failure_midway_leaves_nothing_under_the_final_name(tmp_path, clip, capsys, monkeypatch):
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
 
     real_mux = VideoFileSink._mux
 
@@ -165,7 +165,7 @@ def test_video_write_failure_midway_leaves_nothing_under_the_final_name(tmp_path
 
 
 def test_video_write_failure_with_overwrite_keeps_the_old_file(tmp_path, clip, capsys, monkeypatch):
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
 
     dst = tmp_path / "out.mp4"
     dst.write_bytes(b"previous result")

@@ -66,7 +66,7 @@ class WriteCounter:
     ``reached`` is set once ``wanted`` frames are in."""
 
     def __init__(self, monkeypatch, wanted: int = 3) -> None:
-        from vidbokeh.media.sinks import VideoFileSink
+        from vidbokeh.media.video_file import VideoFileSink
 
         self.count = 0
         self.reached = threading.Event()
@@ -198,7 +198,7 @@ def test_source_thread_failure_stops_everything_and_finalizes(clip, tmp_path, ca
 
 
 def test_sink_thread_failure_leaves_nothing_under_the_final_name(clip, tmp_path, capsys, monkeypatch):
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
 
     injector = Injector()
     monkeypatch.setattr(VideoFileSink, "write", injector.wrap(VideoFileSink.write))
@@ -211,7 +211,7 @@ def test_sink_thread_failure_leaves_nothing_under_the_final_name(clip, tmp_path,
 
 
 def test_preview_failure_on_the_main_thread_finalizes_the_recording(tmp_path, capsys, monkeypatch):
-    from vidbokeh.media import sinks
+    from vidbokeh.media import preview
 
     injector = Injector()
 
@@ -235,8 +235,8 @@ def test_preview_failure_on_the_main_thread_finalizes_the_recording(tmp_path, ca
         def putText(self, *a):
             pass
 
-    real_preview = sinks.PreviewSink
-    monkeypatch.setattr(sinks, "PreviewSink", lambda title: real_preview(title, gui=FakeGui()))
+    real_preview = preview.PreviewSink
+    monkeypatch.setattr(preview, "PreviewSink", lambda title: real_preview(title, gui=FakeGui()))
     counter = WriteCounter(monkeypatch)
     out = tmp_path / "rec.mp4"
     code = run(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=64x48:rate=30", "--frames", "100",
@@ -355,7 +355,7 @@ def test_signal_during_file_mode_finalizes_a_playable_file(long_clip, tmp_path, 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_while_the_output_is_being_closed_still_gives_the_complete_file(clip, tmp_path, capsys, monkeypatch,
                                                                                sig, code):
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
 
     real_end = VideoFileSink._end
 
@@ -374,7 +374,7 @@ def test_signal_while_the_output_is_being_closed_still_gives_the_complete_file(c
 
 
 def test_second_ctrl_c_while_finalizing_is_absorbed(clip, tmp_path, capsys, monkeypatch):
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
     from vidbokeh.stages import masks
 
     real_build, calls = masks.build_protection_mask, {"n": 0}

@@ -22,14 +22,12 @@ from media_factory import (
 )
 from vidbokeh.errors import InputError, InputNotFoundError, OutputError, UsageError
 from vidbokeh.media.probe import probe
-from vidbokeh.media.sinks import (
-    NullSink,
-    PreviewSink,
-    VideoFileSink,
-    VirtualCameraSink,
-    display_problem,
-    encoder_available,
-)
+from vidbokeh.media.display import display_problem
+from vidbokeh.media.encoders import encoder_available
+from vidbokeh.media.preview import PreviewSink
+from vidbokeh.media.sinks import NullSink
+from vidbokeh.media.video_file import VideoFileSink
+from vidbokeh.media.virtual_camera import VirtualCameraSink
 from vidbokeh.media.sources import CameraSource, FileSource
 
 VFR_PTS = [0, 33, 70, 90, 140, 200, 210, 260, 300, 370, 380, 450, 480, 530, 600]

@@ -67,7 +67,7 @@ sys.exit(code)
 
 def floor(src: str, dst: str) -> int:
     """Decode and re-encode with vidbokeh's own source and sink (same encoder settings), one thread."""
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
     from vidbokeh.media.sources import FileSource
 
     with FileSource(src) as source:
@@ -85,7 +85,7 @@ def official(src: str, dst: str, weights: str) -> int:
     import numpy as np
 
     from vidbokeh.depth import create_depth_model
-    from vidbokeh.media.sinks import VideoFileSink
+    from vidbokeh.media.video_file import VideoFileSink
     from vidbokeh.media.sources import FileSource
 
     model = create_depth_model("depth_anything_v2_vits", weights=weights, device="auto")

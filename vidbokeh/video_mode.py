@@ -121,12 +121,12 @@ def run_file(
     sink_factory=None,
 ) -> RunReport:
     """Re-encode ``src`` into ``dst`` with the effect, keeping audio, timing and metadata."""
-    from .media.sinks import VideoFileSink
+    from .media.video_file import VideoFileSink
     from .media.sources import FileSource
 
     src, dst = Path(src), Path(dst)
     from .media.atomic import check_output_path
-    from .media.sinks import VIDEO_SUFFIXES
+    from .media.encoders import VIDEO_SUFFIXES
 
     source = FileSource(src)  # probes: bad input fails here, before models load
     info = source.info
@@ -355,7 +355,7 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
     try:
         effect = Effect(settings)
         if job.output is not None:
-            from .media.sinks import VideoFileSink
+            from .media.video_file import VideoFileSink
 
             # Camera clocks count from boot (v4l2): the recording starts at zero.
             recorder = VideoFileSink(job.output, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset,
@@ -363,11 +363,11 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
                                      start_at_zero=True)
             recorder.open()
         if job.preview:
-            from .media.sinks import PreviewSink
+            from .media.preview import PreviewSink
 
             preview = (preview_factory or PreviewSink)("vidbokeh").open()
         if job.virtual_camera:
-            from .media.sinks import VirtualCameraSink
+            from .media.virtual_camera import VirtualCameraSink
 
             w, h = info.display_size
             virtual = VirtualCameraSink(w, h, float(info.fps or 30), backend=virtual_factory).open()
