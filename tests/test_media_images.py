@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from vidbokeh.errors import InputError, InputNotFoundError, OutputError
-from vidbokeh.media import atomic, images
+from vidbokeh.media import atomic, image_containers, image_types, images
 from vidbokeh.media.images import expand_inputs, load_image, save_image
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -118,7 +118,7 @@ def test_16bit_png_keeps_icc_and_exif(tmp_path):
     cv2.imwrite(str(plain), cv2.cvtColor(rgb16, cv2.COLOR_RGB2BGR))
     # add metadata chunks to the 16-bit PNG with our own chunk writer, then read them back via Pillow
     src = tmp_path / "meta16.png"
-    src.write_bytes(images._png_with_metadata(plain.read_bytes(), exif_with(6), SRGB_ICC))
+    src.write_bytes(image_containers.png_with_metadata(plain.read_bytes(), exif_with(6), SRGB_ICC))
     img = load_image(src)
     assert img.bit_depth == 16 and img.orientation == 6 and img.icc_profile == SRGB_ICC
     np.testing.assert_array_equal(img.rgb16, np.rot90(rgb16, -1))
@@ -136,8 +136,8 @@ def test_16bit_tiff_keeps_icc_exif_and_alpha(tmp_path, alpha):
     exif[0x010F] = "vidbokeh-test"
     exif.get_ifd(0x8769)[0x829A] = (1, 250)  # ExposureTime, in the Exif sub-directory
     like = images.LoadedImage(
-        path=tmp_path / "virtual.tif", rgb=images._to_uint8(pixels[..., :3]),
-        alpha=images._to_uint8(pixels[..., 3]) if alpha else None, bit_depth=16, color="rgb",
+        path=tmp_path / "virtual.tif", rgb=image_types.to_uint8(pixels[..., :3]),
+        alpha=image_types.to_uint8(pixels[..., 3]) if alpha else None, bit_depth=16, color="rgb",
         mode="RGBA" if alpha else "RGB", format="TIFF", exif=exif.tobytes(), icc_profile=SRGB_ICC,
         rgb16=pixels[..., :3], alpha16=pixels[..., 3] if alpha else None,
     )
@@ -335,11 +335,10 @@ def test_unsupported_extension(tmp_path, loaded):
 
 
 def test_write_failure_leaves_nothing(tmp_path, loaded, monkeypatch):
-    def full_disk(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"half")  # something was written before the failure
+    def full_disk(fd):  # the bytes went to the temporary file; the disk refuses to keep them
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", full_disk)
+    monkeypatch.setattr(atomic.os, "fsync", full_disk)
     with pytest.raises(OutputError, match="No space left"):
         save_image(tmp_path / "out.jpg", loaded.rgb, loaded)
     assert not (tmp_path / "out.jpg").exists()
@@ -364,3 +363,45 @@ def test_expand_inputs_sorted_deterministic(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):
         expand_inputs([tmp_path / "empty"])
+
+
+# ----------------------------------------------------------------------------- in memory
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_bytes_in_and_out_match_the_file_path(tmp_path, suffix):
+    src = tmp_path / f"photo{suffix}"
+    Image.fromarray(asymmetric_rgb()).save(src, exif=exif_with(6), icc_profile=SRGB_ICC)
+    from_file, from_bytes = load_image(src), images.read_image(src.read_bytes())
+    assert from_bytes.path is None and from_file.path == src
+    np.testing.assert_array_equal(from_bytes.rgb, from_file.rgb)
+    assert (from_bytes.format, from_bytes.exif, from_bytes.icc_profile, from_bytes.orientation) == \
+        (from_file.format, from_file.exif, from_file.icc_profile, 6)
+    edited = from_file.rgb.copy()
+    edited[2:5] //= 3
+    written = images.write_image(tmp_path / f"out{suffix}", edited, from_file)
+    encoded = images.encode_image(edited, suffix.lstrip("."), like=from_bytes)
+    assert encoded == written.read_bytes()  # one encoder: the bytes a web page gets are the file's
+    back = images.read_image(encoded)
+    assert back.size == from_file.size and back.exif == from_file.exif and back.icc_profile == SRGB_ICC
+
+
+def test_encode_plain_pixels_and_a_whole_loaded_image():
+    rgb = asymmetric_rgb()
+    png = images.encode_image(rgb, "PNG")
+    np.testing.assert_array_equal(images.read_image(png).rgb, rgb)  # lossless, no metadata needed
+    deep = rgb.astype(np.uint16) * 257 + 3
+    back = images.read_image(images.encode_image(deep, "tiff"))
+    assert back.bit_depth == 16
+    np.testing.assert_array_equal(back.rgb16, deep)
+    loaded = images.read_image(png)
+    assert images.encode_image(loaded, ".png") == images.encode_image(loaded.rgb, "png", like=loaded)
+
+
+def test_bad_bytes_and_formats_are_one_line_errors():
+    with pytest.raises(InputError, match=r"^upload\.jpg: not an image"):
+        images.read_image(b"definitely not a picture", name="upload.jpg")
+    with pytest.raises(InputError, match=r"^image data: empty file"):
+        images.read_image(b"")
+    with pytest.raises(OutputError, match="unsupported image format 'gif'"):
+        images.encode_image(asymmetric_rgb(), "gif")

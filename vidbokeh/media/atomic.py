@@ -129,3 +129,19 @@ class AtomicOutput:
         if not self.temp.exists():
             raise OutputError(f"{self.final}: nothing was written")
         commit_temp(self.temp, self.final, overwrite=self.overwrite)
+
+
+def write_bytes_atomically(final: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write `data` to a temporary sibling, flush it to disk, rename it onto `final`. Raises OutputError."""
+    out = Path(final)
+    try:
+        with AtomicOutput(out, overwrite=overwrite) as temp:
+            with open(temp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{out}: write failed: {exc.strerror or exc}") from exc
+    return out
