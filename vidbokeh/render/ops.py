@@ -1,0 +1,230 @@
+"""The array operations the renderer is written over, and the choice of their implementation.
+
+One algorithm, several backends (as Kornia writes image operations over tensors that run wherever
+they live): ``render/`` (tone, plan, pyramid, composite, uniform) calls only the methods below
+plus Python operators (``+ - * /``, comparisons, ``&``), basic slicing (``a[y0:y1, x0:x1]``,
+``a[..., 3]``, ``a[::2]``), slice assignment and ``.shape``, which numpy arrays and torch tensors
+share. A backend implements the methods:
+
+- ``ops_opencv.OpenCVOps``: numpy arrays, OpenCV's routines (the CPU path, bit-exact with what the
+  renderer has always produced);
+- ``ops_torch.TorchOps``: torch tensors on any device (CPU for tests, CUDA or MPS for speed).
+
+Layout: images are H x W x C (channels last), maps H x W; float images are float32. A backend may
+keep them in any memory format as long as the indexing above behaves as on numpy.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from vidbokeh.errors import UsageError
+
+__all__ = ["ArrayOps", "FRAME_BACKENDS", "get_ops", "resolve_frame_backend"]
+
+Array = Any  # a backend's array type (numpy.ndarray, torch.Tensor)
+FRAME_BACKENDS = ("auto", "opencv", "torch")
+
+
+class ArrayOps(ABC):
+    """The array operations of one backend. Implementations hold no per-call state (caches only),
+    so several threads may render with one instance at once."""
+
+    name: str = ""
+    strip_rows: int = 128  # rows per full-resolution pass (bounded memory; any multiple of 64 works)
+
+    # ---------------------------------------------------------------- data in and out
+    @abstractmethod
+    def upload(self, arr: Array) -> Array:
+        """A host numpy array (or this backend's own array, returned as is) as this backend's array."""
+
+    @abstractmethod
+    def download(self, x: Array) -> np.ndarray:
+        """This backend's array as a host numpy array (one transfer)."""
+
+    @abstractmethod
+    def owns(self, x: Array) -> bool:
+        """True for this backend's own array type."""
+
+    @abstractmethod
+    def is_u8(self, x: Array) -> bool:
+        """True for uint8 pixels."""
+
+    @abstractmethod
+    def zeros(self, shape: tuple[int, ...]) -> Array:
+        """float32 zeros."""
+
+    @abstractmethod
+    def copy(self, x: Array) -> Array:
+        """An independent copy."""
+
+    @abstractmethod
+    def empty_like(self, x: Array) -> Array:
+        """An uninitialised array of x's shape and dtype."""
+
+    @abstractmethod
+    def concat_rows(self, parts: Sequence[Array]) -> Array:
+        """Arrays stacked along the row axis (axis 0)."""
+
+    @abstractmethod
+    def merge(self, parts: Sequence[Array]) -> Array:
+        """H x W maps (and H x W x C images) stacked as channels of one H x W x C' image."""
+
+    @abstractmethod
+    def window(self, x: Array, y0: int, y1: int, x0: int, x1: int) -> Array:
+        """Rows y0..y1, columns x0..x1 of x, mirrored past every edge (BORDER_REFLECT, 'symmetric':
+        the edge pixel repeats), for any distance past the edge. A copy or a view."""
+
+    @abstractmethod
+    def contiguous(self, x: Array) -> Array:
+        """x in a dense layout (a slice handed to routines that need one)."""
+
+    # ---------------------------------------------------------------- geometry
+    @abstractmethod
+    def downsample(self, x: Array, factor: int) -> Array:
+        """Area average over factor x factor blocks (H, W multiples of factor); integer input is
+        rounded back to its dtype."""
+
+    @abstractmethod
+    def upsample(self, x: Array, factor: int) -> Array:
+        """Bilinear enlargement by an integer factor in one step (pixel centres at half-integers,
+        edges replicated); integer input is rounded back to its dtype."""
+
+    # ---------------------------------------------------------------- filtering
+    @abstractmethod
+    def filter2d(self, x: Array, kernel: np.ndarray) -> Array:
+        """Correlation of every channel with a square host kernel, borders reflected
+        (BORDER_REFLECT), also when the kernel is larger than the image."""
+
+    @abstractmethod
+    def box_filter(self, x: Array, ksize: int) -> Array:
+        """Mean over ksize x ksize windows (odd ksize), borders reflected."""
+
+    @abstractmethod
+    def dilate(self, mask: Array, radius: int) -> Array:
+        """Grey dilation of a map by an elliptical (disc) structuring element of this radius."""
+
+    # ---------------------------------------------------------------- colour and 8-bit pixels
+    @abstractmethod
+    def lut(self, x: Array, table: np.ndarray) -> Array:
+        """float32 values of uint8 pixels through a host table: shape (256,) for every channel or
+        (256, C) one column per channel."""
+
+    @abstractmethod
+    def add_alpha(self, x: Array) -> Array:
+        """RGB -> RGBA with an opaque alpha (255 for uint8, 1 for float)."""
+
+    @abstractmethod
+    def drop_alpha(self, x: Array) -> Array:
+        """RGBA -> RGB."""
+
+    @abstractmethod
+    def to_u8(self, x: Array, scale: float = 1.0, offset: float = 0.0) -> Array:
+        """uint8 of x * scale + offset, rounded to nearest, saturated to 0..255."""
+
+    @abstractmethod
+    def blend_u8(self, a: Array, b: Array, weight: Array) -> Array:
+        """a * weight + b * (1 - weight) for uint8 images with an 8-bit alpha (weight float H x W
+        in [0, 1], rounded to 1/255): exactly a where weight == 1, exactly b where it is 0."""
+
+    @abstractmethod
+    def mul_u16(self, x: Array, weight: Array) -> Array:
+        """Exact uint16 products of every channel of a uint8 image and a uint8 map."""
+
+    @abstractmethod
+    def scale_channels(self, x: Array, weight: Array) -> Array:
+        """Every channel of a float image times a float map."""
+
+    @abstractmethod
+    def divide_channels(self, x: Array, divisor: Array) -> Array:
+        """Every channel of a float image divided by a float map (0 where the divisor is 0)."""
+
+    # ---------------------------------------------------------------- elementwise
+    @abstractmethod
+    def as_float(self, x: Array) -> Array:
+        """float32 copy (booleans -> 0/1)."""
+
+    @abstractmethod
+    def clean(self, x: Array, lo: float, hi: float) -> Array:
+        """float32 copy clipped to [lo, hi], NaN -> 0."""
+
+    @abstractmethod
+    def minimum(self, x: Array, y: Array | float) -> Array: ...
+
+    @abstractmethod
+    def maximum(self, x: Array, y: Array | float) -> Array: ...
+
+    @abstractmethod
+    def clip(self, x: Array, lo: float, hi: float) -> Array: ...
+
+    @abstractmethod
+    def abs(self, x: Array) -> Array: ...
+
+    @abstractmethod
+    def sqrt(self, x: Array) -> Array: ...
+
+    @abstractmethod
+    def log(self, x: Array) -> Array: ...
+
+    @abstractmethod
+    def power(self, x: Array, exponent: float) -> Array: ...
+
+    @abstractmethod
+    def floor(self, x: Array) -> Array: ...
+
+    @abstractmethod
+    def where(self, condition: Array, x: Array | float, y: Array | float) -> Array: ...
+
+    @abstractmethod
+    def copysign(self, magnitude: Array, sign: Array) -> Array: ...
+
+    # ---------------------------------------------------------------- reductions (host results)
+    @abstractmethod
+    def extremes(self, x: Array) -> tuple[float, float]:
+        """(min, max) ignoring NaN; (nan, nan) when every value is NaN."""
+
+    @abstractmethod
+    def min_value(self, x: Array) -> float: ...
+
+    @abstractmethod
+    def any(self, x: Array) -> bool: ...
+
+    @abstractmethod
+    def axis_min(self, x: Array, axis: int) -> np.ndarray:
+        """Minimum along an axis, as a host array."""
+
+    @abstractmethod
+    def axis_max(self, x: Array, axis: int) -> np.ndarray:
+        """Maximum along an axis, as a host array."""
+
+    # ---------------------------------------------------------------- running
+    def guard(self):
+        """Context manager around one render: turns the backend's resource errors into typed ones."""
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+
+def resolve_frame_backend(backend: str, device: str | None) -> str:
+    """'auto' -> 'torch' on a CUDA or MPS device, 'opencv' otherwise; others as given (validated)."""
+    if backend not in FRAME_BACKENDS:
+        raise UsageError(f"frame backend must be one of {', '.join(FRAME_BACKENDS)}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    kind = (device or "cpu").split(":")[0]
+    return "torch" if kind in ("cuda", "mps") else "opencv"
+
+
+def get_ops(backend: str = "opencv", device: str | None = None) -> ArrayOps:
+    """The array operations for a backend ('opencv', 'torch', 'auto') on a device (torch only:
+    'cpu', 'cuda', 'cuda:1', 'mps'; None = cpu). Instances are shared."""
+    chosen = resolve_frame_backend(backend, device)
+    if chosen == "opencv":
+        from .ops_opencv import OPENCV
+
+        return OPENCV
+    from .ops_torch import torch_ops
+
+    return torch_ops(device or "cpu")
