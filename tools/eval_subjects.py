@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Subject-protection figures (issue 12) with the shared metric, per photo and median, and on a labelled clip.
+
+    python tools/eval_subjects.py [--photos DIR] [--clip MP4 --clip-masks DIR] [--approach selfie]
+                                  [--skip-photos] [--skip-clip] [--json out.json]
+
+Photos: every ``DIR/images/*.jpg`` with its mask ``DIR/masks/<stem>.png`` (default: the shared DAVIS portraits),
+run in this process through the engine with default settings (``--approach`` as given: ``selfie`` is what
+``auto`` takes without depth weights). The output array is measured as it comes back (no file encoding).
+Clip: ``vidbokeh file CLIP`` as a user runs it (a subprocess, default settings), the written video decoded
+and measured frame by frame against ``--clip-masks`` (``NNNNN.png`` per frame), plus the flicker ratio.
+
+Every figure comes from ``$VIDBOKEH_SHARED/metrics/portrait_metrics.py``: fg_psnr, bg_energy, sharp_iou, leak.
+The photos' subject stages' time per photo (faces + segment + mask, from the engine's timings) is printed too.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VIDBOKEH_SHARED", ROOT.parent / "shared"))
+FIGURES = ("fg_psnr", "bg_energy", "sharp_iou", "leak")
+SUBJECT_STAGES = ("faces", "segment", "people", "mask")
+
+
+def load_metrics():
+    """The shared metric module (``portrait_metrics``, ``flicker``)."""
+    path = SHARED / "metrics" / "portrait_metrics.py"
+    if not path.is_file():
+        raise SystemExit(f"shared metric not found at {path} (set VIDBOKEH_SHARED)")
+    spec = importlib.util.spec_from_file_location("portrait_metrics", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def medians(rows: list[dict]) -> dict[str, float]:
+    return {k: round(float(statistics.median(r[k] for r in rows)), 4) for k in FIGURES}
+
+
+def photo_figures(folder: Path, approach: str = "selfie") -> list[dict]:
+    """One row per labelled photo: name, the four figures, subject-stage milliseconds."""
+    import cv2
+
+    from vidbokeh.engine import Effect, EffectSettings
+
+    metrics = load_metrics()
+    images = sorted((folder / "images").glob("*.jpg"))
+    if not images:
+        raise SystemExit(f"no photos in {folder / 'images'}")
+    rows = []
+    with Effect(EffectSettings(approach=approach), log=lambda msg: None, progress=False) as effect:
+        for path in images:
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            gt = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
+            result = effect.process(np.ascontiguousarray(bgr[:, :, ::-1]))
+            out_bgr = np.ascontiguousarray(result.output[:, :, ::-1])
+            row = {"name": path.stem, **metrics.portrait_metrics(bgr, out_bgr, gt)}
+            row["subject_ms"] = round(1000 * sum(result.timings.get(k, 0.0) for k in SUBJECT_STAGES), 1)
+            rows.append(row)
+    return rows
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    """Every frame of a video as BGR uint8."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+def clip_figures(clip: Path, masks: Path, extra_args: list[str] = ()) -> dict:
+    """``vidbokeh file`` on ``clip`` with default settings, measured per frame against ``masks``."""
+    import cv2
+
+    metrics = load_metrics()
+    with tempfile.TemporaryDirectory(prefix="eval-subjects-") as tmp:
+        out = Path(tmp) / "out.mp4"
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        cmd = [sys.executable, "-m", "vidbokeh", "file", str(clip), str(out), *extra_args]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"vidbokeh file failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        frames_in, frames_out = decode(clip), decode(out)
+    if len(frames_in) != len(frames_out):
+        raise SystemExit(f"{len(frames_out)} frames written for {len(frames_in)} read")
+    rows = []
+    for i, (a, b) in enumerate(zip(frames_in, frames_out)):
+        gt_path = masks / f"{i:05d}.png"
+        if gt_path.is_file():
+            gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE)
+            rows.append({"frame": i, **metrics.portrait_metrics(a, b, gt)})
+    return {"clip": clip.name, "frames": len(rows), "median": medians(rows),
+            "worst_leak": max(rows, key=lambda r: r["leak"]), "flicker": metrics.flicker(frames_in, frames_out),
+            "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=Path, default=SHARED / "samples" / "portraits")
+    parser.add_argument("--clip", type=Path, default=SHARED / "samples" / "videos" / "davis2016_breakdance.mp4")
+    parser.add_argument("--clip-masks", type=Path,
+                        default=SHARED / "samples" / "videos" / "davis2016_breakdance_masks")
+    parser.add_argument("--approach", default="selfie")
+    parser.add_argument("--skip-photos", action="store_true")
+    parser.add_argument("--skip-clip", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    report: dict = {"load": os.getloadavg()[0]}
+    if not args.skip_photos:
+        rows = photo_figures(args.photos, args.approach)
+        print(f"{'photo':34s} {'fg_psnr':>8s} {'bg_energy':>9s} {'sharp_iou':>9s} {'leak':>7s} {'subject ms':>10s}")
+        for r in rows:
+            print(f"{r['name']:34s} {r['fg_psnr']:8.2f} {r['bg_energy']:9.4f} {r['sharp_iou']:9.4f} {r['leak']:7.4f}"
+                  f" {r['subject_ms']:10.1f}")
+        med = medians(rows)
+        print(f"{'median':34s} {med['fg_psnr']:8.2f} {med['bg_energy']:9.4f} {med['sharp_iou']:9.4f} {med['leak']:7.4f}"
+              f" {statistics.median(r['subject_ms'] for r in rows):10.1f}")
+        print(f"worst leak: {max(r['leak'] for r in rows):.4f}")
+        report["photos"] = {"rows": rows, "median": med}
+    if not args.skip_clip:
+        clip = clip_figures(args.clip, args.clip_masks)
+        med = clip["median"]
+        print(f"\nclip {clip['clip']} ({clip['frames']} labelled frames, `vidbokeh file` defaults): median "
+              f"fg_psnr {med['fg_psnr']:.2f} bg_energy {med['bg_energy']:.4f} sharp_iou {med['sharp_iou']:.4f} "
+              f"leak {med['leak']:.4f}; worst leak {clip['worst_leak']['leak']:.4f} (frame "
+              f"{clip['worst_leak']['frame']}); flicker ratio {clip['flicker']:.4f}")
+        report["clip"] = clip
+    print(f"load average (1 min): {report['load']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
