@@ -64,3 +64,9 @@ class Interrupted(VidbokehError):
     def __init__(self, message: str = "interrupted", exit_code: int = 130):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class DeviceMemoryError(VidbokehError, MemoryError):
+    """The compute device (a GPU) ran out of memory: the message names what to lower."""
+
+    exit_code = 2
