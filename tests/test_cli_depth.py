@@ -69,15 +69,6 @@ def test_file_mode_with_depth_every_and_smoothing(tmp_path, synthetic_weights):
     assert len(decoded_video(dst)[0]) == 12
 
 
-def test_torch_free_name_list_matches_the_registry():
-    from vidbokeh.depth import list_depth_models
-    from vidbokeh.depth_names import DEFAULT_MODELS, VARIANT_NAMES
-
-    registered = sorted(v if isinstance(v, str) else v.name for v in list_depth_models())
-    assert registered == sorted(VARIANT_NAMES)
-    assert set(DEFAULT_MODELS.values()) <= set(VARIANT_NAMES)
-
-
 def test_models_list_works_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VIDBOKEH_HOME", str(tmp_path))
     monkeypatch.setenv("VIDBOKEH_OFFLINE", "1")

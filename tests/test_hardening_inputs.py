@@ -334,7 +334,7 @@ def _says_what_to_do(line: str) -> bool:
 
 def test_corrupt_cached_depth_weights_are_a_model_error_saying_what_to_do(offline_home, still, capsys):
     from vidbokeh.depth import get_variant
-    from vidbokeh.depth.model import remote_file
+    from vidbokeh.depth.catalog import remote_file
     from vidbokeh.store import store_path
 
     cached = store_path(remote_file(get_variant("depth_anything_v2_vits")))

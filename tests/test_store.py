@@ -102,3 +102,31 @@ def test_install_file_checks_hash(home: Path, tmp_path: Path) -> None:
     with pytest.raises(WeightsMismatchError):
         store.install_file(bad, src)
     assert store.sha256_file(src) == digest
+
+
+def test_unpinned_file_is_trusted_on_first_download_then_verified(home: Path, tmp_path: Path) -> None:
+    src, digest = _source(tmp_path)
+    rf = store.RemoteFile("test weights", src.as_uri(), None, "w.bin")
+    path = store.fetch(rf, progress=False)
+    assert store.recorded_sha256(rf) == (digest, "download")
+    assert store.expected_sha256(rf) == digest
+    path.write_bytes(b"tampered")
+    os.utime(path, ns=(1, 1))
+    assert store.cached_path(rf) is None and store.damaged(rf)
+    src.write_bytes(b"the server now sends something else")
+    with pytest.raises(WeightsMismatchError, match="recorded at its first download"):
+        store.fetch(rf, progress=False)
+    assert path.read_bytes() == b"tampered"  # the refused download replaced nothing
+    assert not list(home.glob("*.part"))
+
+
+def test_a_download_replaces_the_record_of_a_file_put_there_by_hand(home: Path, tmp_path: Path) -> None:
+    src, digest = _source(tmp_path)
+    rf = store.RemoteFile("test weights", src.as_uri(), None, "w.bin")
+    home.mkdir()
+    (home / "w.bin").write_bytes(b"garbage put there by hand")
+    assert store.cached_path(rf) == home / "w.bin"
+    assert store.recorded_sha256(rf)[1] == "found"
+    (home / "w.bin").unlink()  # what the error for an unreadable file tells the user to do
+    assert store.fetch(rf, progress=False).read_bytes() == src.read_bytes()
+    assert store.recorded_sha256(rf) == (digest, "download")

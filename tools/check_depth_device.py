@@ -23,10 +23,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "depth"))
 
 from test_depth_conformance import FOLDERS, official_state_dict, relative_error  # noqa: E402
 
 from vidbokeh.depth import DepthModel, create_depth_model, get_variant  # noqa: E402
+from vidbokeh.depth.runner_torch import TorchRunner  # noqa: E402
 
 
 def _timed(fn, repeats: int = 5) -> float:
@@ -68,7 +70,7 @@ def check(reference: Path, folder: str, device: str) -> dict:
     }
     for precision in ("fp16", "bf16"):
         for cl in (False, True):
-            half = DepthModel(model.variant, model.net, device=model.device, precision=precision, channels_last=cl)
+            half = DepthModel(model.variant, TorchRunner(model.net, device=model.device, precision=precision, channels_last=cl))
             tag = precision + ("_cl" if cl else "")
             rec[f"predict_{tag}"] = relative_error(half.predict(image, input_size=size), pipeline_ref)
             rec[f"ms_{tag}"] = _timed(lambda: half.predict(image, input_size=size))

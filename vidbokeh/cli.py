@@ -93,7 +93,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
-    from .depth_names import DEFAULT_MODELS, VARIANT_NAMES
+    from .depth.registry import DEFAULT_MODELS, VARIANT_NAMES
 
     g = p.add_argument_group("effect")
     g.add_argument("--approach", choices=APPROACHES, default="auto",

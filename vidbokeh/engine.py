@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .depth_names import DEFAULT_MODELS, family_of
+from .depth.registry import DEFAULT_MODELS, family_of
 from .errors import UsageError
 
 DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")

@@ -1,10 +1,13 @@
 """The local store of downloaded model files (depth weights, MediaPipe task files).
 
 Files live in one folder, ``home()``: ``$VIDBOKEH_HOME`` or the platform's user cache folder
-plus ``vidbokeh``. A file is used only when its SHA-256 matches the one we expect; the hash of
-a verified file is remembered in a ``<file>.sha256`` sidecar keyed on size and mtime, so big
-weights are not re-hashed on every run. Downloads go to a temporary file in the same folder
-(byte progress bar), are verified, then renamed into place atomically.
+plus ``vidbokeh``. A file is used only when its SHA-256 matches the one we expect: the hash pinned
+in its ``RemoteFile`` or, where none is published, the hash recorded in ``<file>.trusted.json``
+when the file first arrived (trust on first use: the first download, or a file put there by hand,
+recorded at its first use). A later download must match a first download's record. The hash of a
+verified file is remembered in a ``<file>.sha256`` sidecar keyed on size and mtime, so big weights
+are not re-hashed on every run. Downloads go to a temporary file in the same folder (byte progress
+bar), are verified, then renamed into place atomically.
 ``VIDBOKEH_OFFLINE=1`` forbids any network access.
 """
 from __future__ import annotations
@@ -88,19 +91,71 @@ def cached_sha256(path: str | os.PathLike[str]) -> str:
     return digest
 
 
+def _trust_record(path: Path) -> Path:
+    return path.with_name(path.name + ".trusted.json")
+
+
+def recorded_sha256(rf: RemoteFile) -> tuple[str, str] | None:
+    """(sha256, origin) recorded when ``rf``'s file first arrived; origin "download" or "found"."""
+    try:
+        saved = json.loads(_trust_record(store_path(rf)).read_text())
+        return str(saved["sha256"]).lower(), str(saved["origin"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_trust(rf: RemoteFile, digest: str, origin: str) -> None:
+    record = _trust_record(store_path(rf))
+    try:
+        _write_atomic(record, json.dumps({"sha256": digest, "origin": origin, "url": rf.url}))
+    except OSError:
+        pass  # a read-only store: the file is used, unrecorded
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def expected_sha256(rf: RemoteFile) -> str | None:
+    """The hash ``rf``'s stored file must have: pinned, else recorded at first arrival, else None."""
+    if rf.sha256 is not None:
+        return rf.sha256.lower()
+    record = recorded_sha256(rf)
+    return record[0] if record else None
+
+
 def store_path(rf: RemoteFile) -> Path:
     """Where ``rf`` lives (or would live) in the store."""
     return home() / rf.filename
 
 
 def cached_path(rf: RemoteFile) -> Path | None:
-    """The stored file for ``rf`` when present and verified, else None (a bad hash counts as absent)."""
+    """The stored file for ``rf`` when present and verified, else None (a bad hash counts as absent).
+
+    A file with neither a pinned hash nor a record was put there by hand: its hash is recorded now
+    (origin "found") and checked on every later use."""
     path = store_path(rf)
     if not path.is_file():
         return None
-    if rf.sha256 is not None and cached_sha256(path) != rf.sha256.lower():
+    expected = expected_sha256(rf)
+    if expected is None:
+        _record_trust(rf, cached_sha256(path), "found")
+        return path
+    if cached_sha256(path) != expected:
         return None
     return path
+
+
+def damaged(rf: RemoteFile) -> bool:
+    """True when ``rf``'s file is in the store but its hash is not the expected one."""
+    return store_path(rf).is_file() and cached_path(rf) is None
 
 
 def missing_message(rf: RemoteFile, reason: str) -> str:
@@ -128,17 +183,21 @@ def install_file(rf: RemoteFile, source: str | os.PathLike[str]) -> Path:
 
 
 def _verify_and_place(rf: RemoteFile, tmp: Path, dest: Path) -> None:
-    if rf.sha256 is not None:
-        got = sha256_file(tmp)
-        if got != rf.sha256.lower():
-            raise WeightsMismatchError(
-                f"{rf.name}: SHA-256 mismatch (expected {rf.sha256}, got {got}) for {rf.url}"
-            )
+    got = sha256_file(tmp)
+    if rf.sha256 is not None and got != rf.sha256.lower():
+        raise WeightsMismatchError(f"{rf.name}: SHA-256 mismatch (expected {rf.sha256}, got {got}) for {rf.url}")
+    record = recorded_sha256(rf) if rf.sha256 is None else None
+    if record is not None and record[1] == "download" and got != record[0]:
+        raise WeightsMismatchError(
+            f"{rf.name}: SHA-256 {got} differs from {record[0]} recorded at its first download from {rf.url} "
+            f"(delete {_trust_record(dest)} to trust the new file)"
+        )
     os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the store is ordinary cache
     os.replace(tmp, dest)
     _sidecar(dest).unlink(missing_ok=True)
-    if rf.sha256 is not None:
-        cached_sha256(dest)
+    cached_sha256(dest)
+    if rf.sha256 is None and (record is None or record[1] != "download"):
+        _record_trust(rf, got, "download")
 
 
 def fetch(rf: RemoteFile, *, progress: bool = True, timeout: float = 30.0) -> Path:
@@ -151,7 +210,10 @@ def fetch(rf: RemoteFile, *, progress: bool = True, timeout: float = 30.0) -> Pa
     if found is not None:
         return found
     if offline():
-        raise WeightsNotFoundError(missing_message(rf, "VIDBOKEH_OFFLINE is set"))
+        why = "VIDBOKEH_OFFLINE is set"
+        if damaged(rf):
+            why = f"the stored file's SHA-256 is not the expected {expected_sha256(rf)}, and {why}"
+        raise WeightsNotFoundError(missing_message(rf, why))
     try:
         home().mkdir(parents=True, exist_ok=True)
     except OSError as exc:

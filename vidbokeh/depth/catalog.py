@@ -1,20 +1,19 @@
-"""Plain functions behind ``vidbokeh models list|fetch|path`` (all offline except fetch).
+"""Plain functions behind ``vidbokeh models list|fetch|path`` (all offline except fetch); no torch.
 
 ``list_rows() -> list[ModelRow]``: one row per registered variant (name, family, parameter
-count computed from the architecture on the meta device, licence, cached or not, store path).
+count from the registry, licence, cached or not, store path).
 ``format_table(rows) -> str``: the table ``models list`` prints.
 ``fetch(name, progress=True) -> Path``: download (or reuse) the verified released file.
 ``path(name) -> Path``: where the file is or would be stored; ``is_cached(name) -> bool``.
+``remote_file(variant) -> RemoteFile``: the weight-store record of a variant's released file.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-from .loading import build_net
-from .model import remote_file
-from .registry import all_variants, get_variant
+from .. import store
+from .registry import DepthVariant, all_variants, get_variant
 
 
 @dataclass(frozen=True)
@@ -28,43 +27,33 @@ class ModelRow:
     default_input_size: int
 
 
-@lru_cache(maxsize=None)
-def parameter_count(name: str) -> int:
-    """Parameters of a variant's network, counted without allocating it."""
-    net = build_net(get_variant(name), "meta")
-    return sum(p.numel() for p in net.parameters())
+def remote_file(variant: DepthVariant) -> store.RemoteFile:
+    """The weight-store record of a variant's released file."""
+    return store.RemoteFile(name=variant.name, url=variant.url, sha256=variant.sha256, filename=variant.filename)
 
 
 def path(name: str) -> Path:
-    from ..store import store_path
-
-    return store_path(remote_file(get_variant(name)))
+    return store.store_path(remote_file(get_variant(name)))
 
 
 def is_cached(name: str) -> bool:
-    from ..store import cached_path
-
-    return cached_path(remote_file(get_variant(name))) is not None
+    """True when the variant's verified file is in the store (decided without torch)."""
+    return store.cached_path(remote_file(get_variant(name))) is not None
 
 
 def list_rows() -> list[ModelRow]:
-    from ..store import cached_path
-
-    rows = []
-    for v in all_variants():
-        rf = remote_file(v)
-        rows.append(
-            ModelRow(
-                name=v.name,
-                family=v.family,
-                params=parameter_count(v.name),
-                license=v.license,
-                cached=cached_path(rf) is not None,
-                path=path(v.name),
-                default_input_size=v.input_size,
-            )
+    return [
+        ModelRow(
+            name=v.name,
+            family=v.family,
+            params=v.params,
+            license=v.license,
+            cached=is_cached(v.name),
+            path=path(v.name),
+            default_input_size=v.input_size,
         )
-    return rows
+        for v in all_variants()
+    ]
 
 
 def _millions(n: int) -> str:
@@ -83,6 +72,4 @@ def format_table(rows: list[ModelRow]) -> str:
 
 
 def fetch(name: str, progress: bool = True) -> Path:
-    from .. import store
-
     return store.fetch(remote_file(get_variant(name)), progress=progress)

@@ -3,7 +3,8 @@
 * ``read_checkpoint(path) -> dict[str, Tensor]``: ``torch.load`` (weights only) of a
   ``.pt``/``.pth``/``.bin`` file, or a ``.safetensors`` file; a MiDaS training file that
   holds ``"optimizer"`` keeps its weights under ``"model"``. Unreadable -> WeightsMismatchError.
-* ``build_net(variant, device="meta"|"cpu") -> nn.Module``: the variant's architecture.
+* ``build_net(variant, device="meta"|"cpu") -> nn.Module``: the variant's architecture (its
+  ``builder`` named in the registry, imported here).
 * ``load_weights(variant, state_dict, path_label) -> nn.Module``: remap (the family's pure
   function), strict load; a file of another variant -> WeightsMismatchError naming the
   variant it looks like (decided by key set and shapes).
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsMismatchError
-from .registry import DepthVariant, all_variants
+from .registry import DepthVariant, all_variants, get_variant, resolve
 
 
 def _reason(exc: BaseException) -> str:
@@ -69,10 +70,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def build_net(variant: DepthVariant, device: str | torch.device = "cpu") -> nn.Module:
     """The variant's network; on ``"meta"`` it allocates nothing (fast shape-only build)."""
-    if variant.build is None:
-        raise NotImplementedError(f"{variant.name} has no build function")
     with torch.device(device):
-        net = variant.build(variant)
+        net = resolve(variant.builder)(variant)
     assert isinstance(net, nn.Module)
     return net.eval()
 
@@ -80,15 +79,12 @@ def build_net(variant: DepthVariant, device: str | torch.device = "cpu") -> nn.M
 @lru_cache(maxsize=None)
 def expected_shapes(variant_name: str) -> dict[str, tuple[int, ...]]:
     """Our state-dict names and shapes for a variant (built on the meta device)."""
-    from .registry import get_variant
-
     net = build_net(get_variant(variant_name), "meta")
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 def _remapped_shapes(variant: DepthVariant, state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    remap = variant.remap
-    mapped = remap(state_dict, variant) if remap is not None else dict(state_dict)
+    mapped = resolve(variant.remap)(state_dict, variant)
     return {k: tuple(getattr(v, "shape", ())) for k, v in mapped.items()}
 
 
@@ -96,8 +92,6 @@ def identify_variants(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     """Registered variants whose key set and shapes this state dict matches exactly."""
     found = []
     for variant in all_variants():
-        if variant.build is None:
-            continue
         try:
             if _remapped_shapes(variant, state_dict) == expected_shapes(variant.name):
                 found.append(variant.name)
@@ -127,9 +121,7 @@ def _mismatch_message(variant: DepthVariant, state_dict: Mapping[str, torch.Tens
 
 def load_weights(variant: DepthVariant, state_dict: Mapping[str, torch.Tensor], label: str) -> nn.Module:
     """Build ``variant`` and load the official ``state_dict`` strictly (CPU, float32)."""
-    if variant.remap is None:
-        raise NotImplementedError(f"{variant.name} has no remap function")
-    mapped = variant.remap(state_dict, variant)
+    mapped = resolve(variant.remap)(state_dict, variant)
     expected = expected_shapes(variant.name)
     got = {k: tuple(getattr(v, "shape", ())) for k, v in mapped.items()}
     if got != expected:

@@ -1,17 +1,17 @@
 """MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16) and DPT-Large (ViT-L/16) on timm.
 
-Registers ``midas_dpt_hybrid_384`` and ``midas_dpt_large_384``.
+Builds ``midas_dpt_hybrid_384`` and ``midas_dpt_large_384`` (``build_midas``).
 ``MidasDPTNet.forward(x: (N,3,H,W) normalized, H and W multiples of 32) -> (N, H, W)``
 like the official ``DPTDepthModel.forward``. Our own block loop replaces MiDaS' global
 forward hooks. The position embedding (24x24 grid + cls) is resized bilinearly
 (align_corners=False) to the target size (H//16, W//16).
-``remap_midas_dpt(state_dict, variant)`` is the pure official-name -> our-name map.
+``remap_midas(state_dict, variant)`` is the pure official-name -> our-name map.
 """
 from __future__ import annotations
 
 import math
 import re
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import timm
 import torch
@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dpt_head import DPTHead, Reassemble, remap_scratch_key
-from .registry import DepthVariant, register
+if TYPE_CHECKING:  # the registry names these functions; they never import it back at run time
+    from .registry import DepthVariant
 
 PATCH = 16
 _SPECS = {
@@ -84,7 +85,7 @@ _POST = re.compile(r"^pretrained\.act_postprocess(\d)\.(\d)\.(.+)$")
 _POST_PARTS = {"0": "readout", "3": "project", "4": "resize"}
 
 
-def remap_midas_dpt(state_dict: Mapping[str, object], variant: DepthVariant | None = None) -> dict:
+def remap_midas(state_dict: Mapping[str, object], variant: DepthVariant | None = None) -> dict:
     """Official MiDaS DPT (ViT) names -> MidasDPTNet names (unknown names pass through)."""
     out: dict = {}
     for name, value in state_dict.items():
@@ -106,39 +107,5 @@ def remap_midas_dpt(state_dict: Mapping[str, object], variant: DepthVariant | No
     return out
 
 
-def _build(variant: DepthVariant) -> MidasDPTNet:
+def build_midas(variant: DepthVariant) -> MidasDPTNet:
     return MidasDPTNet(str(variant.options["kind"]))
-
-
-_COMMON = dict(
-    family="midas",
-    sha256=None,
-    license="MIT",
-    input_size=384,
-    multiple_of=32,
-    resize_method="minimal",
-    keep_aspect_ratio=True,
-    mean=(0.5, 0.5, 0.5),
-    std=(0.5, 0.5, 0.5),
-    upsample="bicubic",
-    build=_build,
-    remap=remap_midas_dpt,
-)
-register(
-    DepthVariant(
-        name="midas_dpt_hybrid_384",
-        official_model="MiDaS v3.0 DPT-Hybrid (ResNet-50 + ViT-B/16, isl-org/MiDaS dpt_hybrid_384)",
-        url="https://github.com/isl-org/MiDaS/releases/download/v3/dpt_hybrid_384.pt",
-        options={"kind": "hybrid"},
-        **_COMMON,  # type: ignore[arg-type]
-    )
-)
-register(
-    DepthVariant(
-        name="midas_dpt_large_384",
-        official_model="MiDaS v3.0 DPT-Large (ViT-L/16, isl-org/MiDaS dpt_large_384)",
-        url="https://github.com/isl-org/MiDaS/releases/download/v3/dpt_large_384.pt",
-        options={"kind": "large"},
-        **_COMMON,  # type: ignore[arg-type]
-    )
-)

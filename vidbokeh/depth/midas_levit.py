@@ -22,7 +22,7 @@ biases at the first eval forward; loading weights clears that cache here.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import timm
 import torch
@@ -30,7 +30,8 @@ from timm.models.levit import Attention, AttentionDownsample
 from torch import nn
 
 from .dpt_head import DPTHead, remap_head_key
-from .registry import DepthVariant, register
+if TYPE_CHECKING:  # the registry names these functions; they never import it back at run time
+    from .registry import DepthVariant
 
 INPUT_SIZE = 224
 STAGE_CHANNELS = (384, 512, 768)
@@ -208,25 +209,3 @@ def _remap_key(name: str) -> str:
 
 def build_midas_levit(variant: DepthVariant) -> MidasLevitNet:
     return MidasLevitNet()
-
-
-MIDAS_DPT_LEVIT_224 = register(
-    DepthVariant(
-        name="midas_dpt_levit_224",
-        family="midas",
-        official_model="MiDaS v3.1 DPT LeViT-384 (224)",
-        url="https://github.com/isl-org/MiDaS/releases/download/v3_1/dpt_levit_224.pt",
-        sha256=None,  # not published by isl-org/MiDaS
-        license="MIT",
-        input_size=INPUT_SIZE,
-        multiple_of=32,
-        resize_method="minimal",
-        keep_aspect_ratio=False,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        upsample="bicubic",
-        fixed_input_size=True,
-        build=build_midas_levit,
-        remap=remap_midas_levit,
-    )
-)

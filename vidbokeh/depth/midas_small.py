@@ -14,17 +14,15 @@ output upsampling is bilinear with ``align_corners=False`` (unlike DPT).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import timm
 import torch
 from torch import nn
 
 from .dpt_head import DPTHead, remap_head_key
-from .registry import DepthVariant, register
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+if TYPE_CHECKING:  # the registry names these functions; they never import it back at run time
+    from .registry import DepthVariant
 
 ENCODER_CHANNELS = (32, 48, 136, 384)
 DECODER_CHANNELS = (64, 128, 256, 512)  # features=64 with expand=True
@@ -91,26 +89,3 @@ def _remap_key(name: str) -> str:
 
 def build_midas_small(variant: DepthVariant) -> MidasSmallNet:
     return MidasSmallNet()
-
-
-MIDAS_V21_SMALL_256 = register(
-    DepthVariant(
-        name="midas_v21_small_256",
-        family="midas",
-        official_model="MiDaS v2.1 small (MidasNet_small, EfficientNet-Lite3)",
-        url="https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21_small_256.pt",
-        sha256=None,  # not published by isl-org/MiDaS
-        license="MIT",
-        input_size=256,
-        multiple_of=32,
-        resize_method="upper_bound",
-        keep_aspect_ratio=True,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        upsample="bicubic",
-        fixed_input_size=False,
-        build=build_midas_small,
-        remap=remap_midas_small,
-        note="the fast one",
-    )
-)

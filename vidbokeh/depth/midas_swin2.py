@@ -17,14 +17,15 @@ and are not built.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import timm
 import torch
 from torch import nn
 
 from .dpt_head import DPTHead, remap_head_key
-from .registry import DepthVariant, register
+if TYPE_CHECKING:  # the registry names these functions; they never import it back at run time
+    from .registry import DepthVariant
 
 INPUT_SIZE = 256
 STAGE_CHANNELS = (96, 192, 384, 768)
@@ -83,25 +84,3 @@ def _remap_key(name: str) -> str:
 
 def build_midas_swin2(variant: DepthVariant) -> MidasSwin2Net:
     return MidasSwin2Net()
-
-
-MIDAS_DPT_SWIN2_TINY_256 = register(
-    DepthVariant(
-        name="midas_dpt_swin2_tiny_256",
-        family="midas",
-        official_model="MiDaS v3.1 DPT Swin-V2 tiny (window 16, 256)",
-        url="https://github.com/isl-org/MiDaS/releases/download/v3_1/dpt_swin2_tiny_256.pt",
-        sha256=None,  # not published by isl-org/MiDaS
-        license="MIT",
-        input_size=INPUT_SIZE,
-        multiple_of=32,
-        resize_method="minimal",
-        keep_aspect_ratio=False,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        upsample="bicubic",
-        fixed_input_size=True,
-        build=build_midas_swin2,
-        remap=remap_midas_swin2,
-    )
-)

@@ -1,4 +1,4 @@
-"""The depth-model wrapper: official end-to-end inference for any registered variant.
+"""The depth model: preprocessing, a runner, upsampling; official end-to-end inference for any variant.
 
 ``create_depth_model(name, weights=None, device="auto", precision="auto") -> DepthModel``
     ``weights``: None = the verified file from the weight store (downloaded when missing and
@@ -7,134 +7,54 @@
 ``random_depth_model(name, device="cpu", seed=0, precision="auto", channels_last=None) -> DepthModel``
     randomly initialised weights: for tests and speed benchmarks only, never a fallback.
 
-``DepthModel``: ``.variant`` (DepthVariant), ``.device`` (torch.device), ``.net`` (nn.Module,
-``forward((N,3,H,W) normalized) -> (N,H',W')``), ``.num_params``;
-``predict(rgb, input_size=None) -> (H, W) float32``;
+``DepthModel(variant, runner)``: ``.variant`` (DepthVariant), ``.runner`` (``runner(x: (N,3,h,w)
+float32) -> (N,h',w')`` tensor; ``TorchRunner`` here), ``.device``, ``.net`` (the torch network),
+``.num_params``; ``predict(rgb, input_size=None) -> (H, W) float32``;
 ``predict_batch(rgbs, input_size=None, max_batch=8) -> list of (H, W) float32``;
 ``net_input(rgb, input_size=None) -> (3, h, w) float32`` (the preprocessed image).
 Output: relative inverse depth (larger = nearer), no min-max normalisation.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..errors import UsageError, WeightsMismatchError, WeightsNotFoundError
+from .catalog import remote_file
 from .loading import build_net, load_weights, read_checkpoint
-from .registry import DepthVariant, all_variants, get_variant
+from .registry import DepthVariant, get_variant
+from .runner_torch import TorchRunner, resolve_device
 from .transforms import check_rgb, preprocess
-
-_PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def list_depth_models() -> list[str]:
-    """Registered variant names, sorted."""
-    return [v.name for v in all_variants()]
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    name = str(device)
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise UsageError(f"unknown device {name!r}; use cpu, cuda, mps or auto") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' requested but no CUDA GPU is available (use --device cpu or auto)")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("device 'mps' requested but MPS is not available (use --device cpu or auto)")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"unsupported device {name!r}; use cpu, cuda, mps or auto")
-    return dev
-
-
-def remote_file(variant: DepthVariant):
-    """The weight-store record of a variant's released file."""
-    from ..store import RemoteFile
-
-    filename = variant.url.rsplit("/", 1)[-1].split("?", 1)[0]
-    return RemoteFile(name=variant.name, url=variant.url, sha256=variant.sha256, filename=filename)
+from .upsample import upsample
 
 
 class DepthModel:
-    def __init__(
-        self,
-        variant: DepthVariant,
-        net: nn.Module,
-        device: str | torch.device = "cpu",
-        precision: str = "auto",
-        channels_last: bool | None = None,
-    ) -> None:
+    def __init__(self, variant: DepthVariant, runner: TorchRunner) -> None:
         self.variant = variant
-        self.device = resolve_device(device)
-        if precision == "auto":
-            precision = "fp16" if self.device.type == "cuda" else "fp32"
-        if precision not in _PRECISIONS:
-            raise UsageError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
-        self.precision = precision
-        if channels_last is None:
-            # Measured on an H200 (tools/bench_depth.py, fp16, batch 1): channels_last made the
-            # MiDaS DPT nets 10-30 % slower and the small net no faster, so it stays opt-in.
-            channels_last = False
-        self.channels_last = channels_last
-        net = net.eval().to(self.device)  # moved once, here
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        self.net = net
-        self.num_params = sum(p.numel() for p in net.parameters())
+        self.runner = runner
+        self.num_params = variant.params
 
     def __repr__(self) -> str:
-        return f"DepthModel({self.variant.name!r}, device={str(self.device)!r}, precision={self.precision!r})"
+        return (f"DepthModel({self.variant.name!r}, runtime={self.runner.runtime!r}, device={str(self.device)!r}, "
+                f"precision={self.runner.precision!r})")
+
+    @property
+    def device(self) -> torch.device:
+        return self.runner.device
+
+    @property
+    def net(self) -> torch.nn.Module:
+        return self.runner.net
 
     def net_input(self, rgb: np.ndarray, input_size: int | None = None) -> np.ndarray:
         return preprocess(rgb, self.variant, input_size)
 
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        dtype = _PRECISIONS[self.precision]
-        if dtype is None:
-            # fp32 means fp32: cuDNN's default TF32 convolutions put the MiDaS convnets 1.5e-3 off the
-            # official outputs (measured on an H200), past the conformance tolerance.
-            with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
-                yield
-        else:
-            with torch.autocast(device_type=self.device.type, dtype=dtype):
-                yield
-
-    def _upsample(self, depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        rule = self.variant.upsample
-        x = depth.float().unsqueeze(1)
-        if rule == "bilinear_align_corners":
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
-        elif rule == "bilinear":
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        elif rule == "bicubic":
-            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False)
-        else:
-            raise ValueError(f"unknown upsample rule {rule!r}")
-        return x.squeeze(1)
-
     def _run(self, inputs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(inputs).to(self.device)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
-                depth = self.net(x)
-            out = self._upsample(depth, size)
-            return out.cpu().numpy().astype(np.float32, copy=False)
+        return upsample(self.runner(inputs), size, self.variant.upsample)
 
     def predict(self, rgb: np.ndarray, input_size: int | None = None) -> np.ndarray:
         """HxWx3 uint8 RGB -> HxW float32 relative inverse depth at the image size."""
@@ -162,15 +82,9 @@ class DepthModel:
         return [r for r in results if r is not None]
 
 
-def create_depth_model(
-    name: str,
-    weights: str | os.PathLike[str] | None = None,
-    device: str | torch.device = "auto",
-    precision: str = "auto",
-) -> DepthModel:
-    """The named variant with its released weights (store/download, or a given file)."""
+def load_net(name: str, weights: str | os.PathLike[str] | None = None) -> torch.nn.Module:
+    """The named variant's network with its released weights (store/download, or a given file), on the CPU."""
     variant = get_variant(name)
-    device = resolve_device(device)  # fail on a bad device before reading any weights
     if weights is None:
         from ..store import fetch
 
@@ -181,7 +95,7 @@ def create_depth_model(
             raise WeightsNotFoundError(f"weights file {path} not found (given for {name})")
     try:
         state = read_checkpoint(path)
-        net = load_weights(variant, state, str(path))
+        return load_weights(variant, state, str(path))
     except WeightsMismatchError as exc:
         if "--model" in str(exc):  # another variant's file: the line already says what to do
             raise
@@ -190,7 +104,19 @@ def create_depth_model(
         else:
             todo = f"pass a good {name} file with --weights (or leave --weights out: `vidbokeh models fetch {name}`)"
         raise WeightsMismatchError(f"{exc}; {todo}") from exc
-    return DepthModel(variant, net, device=device, precision=precision)
+
+
+def create_depth_model(
+    name: str,
+    weights: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+) -> DepthModel:
+    """The named variant with its released weights (store/download, or a given file)."""
+    variant = get_variant(name)
+    device = resolve_device(device)  # fail on a bad device before reading any weights
+    net = load_net(name, weights)
+    return DepthModel(variant, TorchRunner(net, device=device, precision=precision))
 
 
 def random_depth_model(
@@ -205,4 +131,4 @@ def random_depth_model(
     dev = resolve_device(device)
     torch.manual_seed(seed)
     net = build_net(variant, dev)  # initialised where it runs (fast on a GPU)
-    return DepthModel(variant, net, device=dev, precision=precision, channels_last=channels_last)
+    return DepthModel(variant, TorchRunner(net, device=dev, precision=precision, channels_last=channels_last))

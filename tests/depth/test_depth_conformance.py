@@ -1,6 +1,7 @@
 """Our depth models against the official code's outputs on synthetic weights.
 
-For every folder of ../shared/reference: the synthetic weights are written as a released
+For every registered variant with a folder in ../shared/reference (skipped, saying so, without
+one): the synthetic weights are written as a released
 checkpoint file, loaded through ``create_depth_model(name, weights=path)``, and the network
 output and the end-to-end ``predict`` output are compared with the official ones within
 ``meta.json``'s suggested tolerance (max|out - ref| <= rtol * max|ref|).
@@ -16,26 +17,26 @@ import numpy as np
 import pytest
 import torch
 
-from vidbokeh.depth import create_depth_model, list_depth_models
+from vidbokeh.depth import create_depth_model, get_variant, list_depth_models
 from vidbokeh.depth.transforms import net_input_shape
 
 torch.set_num_threads(2)
 
-FOLDERS = {
-    "dav2_vits": "depth_anything_v2_vits",
-    "dav2_vitb": "depth_anything_v2_vitb",
-    "dav1_vits": "depth_anything_v1_vits",
-    "midas_dpt_hybrid_384": "midas_dpt_hybrid_384",
-    "midas_dpt_large_384": "midas_dpt_large_384",
-    "midas_v21_small_256": "midas_v21_small_256",
-    "midas_dpt_swin2_tiny_256": "midas_dpt_swin2_tiny_256",
-    "midas_dpt_levit_224": "midas_dpt_levit_224",
-}
-FAMILY_MODULES = {
-    "midas_v21_small_256": "vidbokeh.depth.midas_small",
-    "midas_dpt_swin2_tiny_256": "vidbokeh.depth.midas_swin2",
-    "midas_dpt_levit_224": "vidbokeh.depth.midas_levit",
-}
+
+
+def reference_folder(name: str) -> str:
+    """The ../shared/reference folder of a registered variant (dav2_vits for depth_anything_v2_vits)."""
+    return name.replace("depth_anything_v", "dav")
+
+
+def _reference_root() -> Path:
+    from conftest import SHARED
+
+    return SHARED / "reference"
+
+
+# folder -> variant, for every registered variant that has reference vectors
+FOLDERS = {reference_folder(n): n for n in list_depth_models() if (_reference_root() / reference_folder(n)).is_dir()}
 OTHER_SIZES = [(200, 300), (311, 173)]
 
 
@@ -70,35 +71,24 @@ class Loaded:
         self.input_size = None if target == model.variant.input_size else target
 
 
-# DPT-Large (344M parameters) takes ~40 s on 2 cores: marked slow, still run by default.
-PARAMS = [pytest.param(f, marks=pytest.mark.slow) if f == "midas_dpt_large_384" else f for f in sorted(FOLDERS)]
+# Loops over the registry. The largest nets take ~40 s each on 2 cores: marked slow, still run by default.
+PARAMS = [pytest.param(n, marks=pytest.mark.slow) if get_variant(n).params > 300e6 else n for n in list_depth_models()]
 
 
 @pytest.fixture(scope="module", params=PARAMS)
 def loaded(request, reference_dir: Path, tmp_path_factory) -> Loaded:
-    folder = request.param
-    name = FOLDERS[folder]
-    module = FAMILY_MODULES.get(folder)
-    if module is not None and importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not written yet")
-    if name not in list_depth_models():
-        pytest.skip(f"{name} is not registered")
+    name = request.param
+    folder = reference_folder(name)
     ref = reference_dir / folder
     if not ref.is_dir():
-        pytest.skip(f"no reference folder {ref}")
-    path = tmp_path_factory.mktemp(folder) / Path(get_url_name(name)).name
+        pytest.skip(f"no reference vectors for {name} (needs ../shared/reference/{folder})")
+    path = tmp_path_factory.mktemp(folder) / get_variant(name).filename
     torch.save(official_state_dict(reference_dir, folder), path)
     model = create_depth_model(name, weights=path, device="cpu")
     path.unlink()
     meta = json.loads((ref / "meta.json").read_text())
     yield Loaded(folder, model, meta, ref)
     del model
-
-
-def get_url_name(name: str) -> str:
-    from vidbokeh.depth import get_variant
-
-    return get_variant(name).url.rsplit("/", 1)[-1]
 
 
 def test_net_output_matches_official(loaded: Loaded) -> None:

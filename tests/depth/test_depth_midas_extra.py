@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from vidbokeh.depth import create_depth_model, get_variant
+from vidbokeh.depth.registry import resolve
 from vidbokeh.depth.midas_levit import MidasLevitNet, remap_midas_levit
 from vidbokeh.depth.midas_small import MidasSmallNet, remap_midas_small
 from vidbokeh.depth.midas_swin2 import MidasSwin2Net, remap_midas_swin2
@@ -169,7 +170,7 @@ def test_strict_load_and_missing_tensor_fails(name, refs):
     official = {k: torch.from_numpy(np.asarray(v)) for k, v in refs[name].weights().items()}
     net = load_weights(variant, official, "synthetic")
     ours = net.state_dict()
-    for key, value in variant.remap(official, variant).items():
+    for key, value in resolve(variant.remap)(official, variant).items():
         assert torch.equal(ours[key].cpu(), value.to(ours[key].dtype)), key
     victim = next(k for k in official if k.endswith(".weight") and "scratch.output_conv" in k)
     broken = {k: v for k, v in official.items() if k != victim}

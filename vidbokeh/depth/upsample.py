@@ -1,0 +1,27 @@
+"""The network output brought back to the image size, by the variant's official rule.
+
+``upsample(depth, size, rule) -> np.ndarray``: ``(N, h', w')`` tensor (on any device) ->
+``(N, H, W)`` float32 numpy array; ``rule`` is a registry ``UPSAMPLE_RULES`` entry. Runs in torch
+on the tensor's device, for every runtime, so each runtime's output is upsampled identically.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_MODES = {
+    "bilinear_align_corners": ("bilinear", True),
+    "bilinear": ("bilinear", False),
+    "bicubic": ("bicubic", False),
+}
+
+
+def upsample(depth: torch.Tensor, size: tuple[int, int], rule: str) -> np.ndarray:
+    try:
+        mode, align = _MODES[rule]
+    except KeyError:
+        raise ValueError(f"unknown upsample rule {rule!r}") from None
+    with torch.inference_mode():
+        x = F.interpolate(depth.float().unsqueeze(1), size=tuple(size), mode=mode, align_corners=align)
+        return x.squeeze(1).cpu().numpy().astype(np.float32, copy=False)
