@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from ..errors import InputError, InputNotFoundError, UsageError
+from ..media.encoders import VIDEO_SUFFIXES
 from ..media.images import IMAGE_SUFFIXES
-from ..media.sinks import VIDEO_SUFFIXES
 
 #: Video containers recognised in folders and patterns (what FFmpeg reads; the output keeps the
 #: container when the encoder side writes it, else MP4).

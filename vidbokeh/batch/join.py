@@ -22,7 +22,7 @@ from ..errors import OutputError
 from ..flicker import FlickerMeter
 from ..media.atomic import commit_temp, remove_quietly, temp_path_for
 from ..media.probe import MUXER_OWNED_KEYS
-from ..media.sinks import _AudioCopier
+from ..media.audio_copy import AudioCopier
 from .segments import frames_between
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def join_segments(parts: Sequence[Path], dst: Path, audio_from: Path, *, overwri
                 if key.lower() not in _STREAM_KEYS_NOT_COPIED:
                     video.metadata[key] = value
             video.disposition = template.disposition
-            audio = _AudioCopier(audio_from, out, dst.suffix.lower() == ".webm")
+            audio = AudioCopier(audio_from, out, dst.suffix.lower() == ".webm")
             last_dts: int | None = None
             for part in parts:
                 with av.open(str(part)) as segment:

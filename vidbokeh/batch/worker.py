@@ -128,7 +128,7 @@ class Worker:
 
     # -- video segments -------------------------------------------------------------------------
     def _segment_unit(self, unit: Unit) -> tuple[int, dict[str, float], float]:
-        from ..media.sinks import VideoFileSink
+        from ..media.video_file import VideoFileSink
         from ..media.sources import FileSource
         from ..pipeline import Pipeline, PipelineSettings
         from .segments import segment_frames
