@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Speed of the bokeh renderer (vidbokeh/stages/bokeh.py): ms per render, several sizes and radii.
+"""Speed of the bokeh renderer (vidbokeh/render/): ms per render, several sizes, radii and backends.
 
-    python tools/bench_render.py                       # default sizes and blur strengths
+    python tools/bench_render.py                       # default sizes and blur strengths, OpenCV backend
     python tools/bench_render.py --sizes 1024x820 --blurs 0.02 --repeats 30 --json render.json
+    python tools/bench_render.py --backends opencv,torch --device cuda   # the torch backend on a GPU
+
+Backends: ``opencv`` (numpy + OpenCV, always on the CPU) and ``torch`` (torch tensors on
+``--device``); both render the same scene with the same settings, and each torch row also gives
+its PSNR against the OpenCV render (``psnr``; 40 dB is the parity bound of the tests).
 
 Scene: the shared Obama portrait resized to each size (a textured synthetic image when ../shared
 is missing), a soft elliptic person mask as the protection mask, and a synthetic inverse-depth
@@ -38,8 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from vidbokeh.stages.bokeh import BokehSettings, render_bokeh, render_uniform  # noqa: E402
+from vidbokeh.render import BokehSettings, get_ops, render_bokeh, render_uniform  # noqa: E402
 from vidbokeh.stages.focus import FocusSettings, choose_focus, coc_map  # noqa: E402
 
 PORTRAIT = ROOT.parent / "shared" / "samples" / "images" / "obama_official_portrait.jpg"
@@ -79,7 +85,13 @@ def _time(fn, repeats: int, warmup: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
-def bench_case(width: int, height: int, blur: float, mode: str, repeats: int, warmup: int) -> dict:
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0.0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def bench_case(width: int, height: int, blur: float, mode: str, repeats: int, warmup: int,
+               backend: str = "opencv", device: str = "cpu") -> dict:
     img = _image(width, height)
     protect, depth, _ = _scene(width, height)
     diag = math.hypot(width, height)
@@ -95,18 +107,23 @@ def bench_case(width: int, height: int, blur: float, mode: str, repeats: int, wa
         "foreground": BokehSettings(),
         "polygon": BokehSettings(aperture_blades=6),
     }[mode]
-    if mode == "uniform":
-        def fn() -> np.ndarray:
-            return render_uniform(img, radius, protect, settings)
-    else:
-        def fn() -> np.ndarray:
-            return render_bokeh(img, coc, protect, settings)
+    ops = get_ops(backend, device)
+
+    def render(with_ops) -> np.ndarray:
+        if mode == "uniform":
+            return render_uniform(img, radius, protect, settings, ops=with_ops)
+        return render_bokeh(img, coc, protect, settings, ops=with_ops)
+
+    def fn() -> np.ndarray:
+        return render(ops)
     ref_img = np.random.default_rng(1).random((height, width, 4), dtype=np.float32)
     ref = statistics.median(_time(lambda: cv2.blur(ref_img, (5, 5)), max(5, repeats // 2), 1)[0])
     times, cpu = _time(fn, repeats, warmup)
     median = statistics.median(times)
+    parity = None if backend == "opencv" else round(_psnr(render(get_ops("opencv")), fn()), 1)
     return {
         "size": f"{width}x{height}", "blur": blur, "radius_px": round(radius, 1), "mode": mode,
+        "backend": backend, "device": "cpu" if backend == "opencv" else device, "psnr": parity,
         "ms_min": round(min(times), 2), "ms_median": round(median, 2),
         "cpu_ms_median": round(statistics.median(cpu), 2),
         "ref_ms": round(ref, 3), "x_ref": round(median / ref, 1),
@@ -120,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated of {', '.join(MODES)}")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--backends", default="opencv", help="comma-separated of opencv, torch")
+    parser.add_argument("--device", default="cpu", help="torch device for the torch backend (cpu, cuda, mps)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -129,21 +148,28 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         if mode not in MODES:
             parser.error(f"unknown mode {mode!r}")
+    backends = [b for b in args.backends.split(",") if b]
+    for backend in backends:
+        if backend not in ("opencv", "torch"):
+            parser.error(f"unknown backend {backend!r}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    header = (f"{'size':>10} {'blur':>5} {'r px':>6} {'mode':>10} {'min ms':>8} {'med ms':>8} "
-              f"{'cpu ms':>8} {'x_ref':>6}")
+    header = (f"{'size':>10} {'blur':>5} {'r px':>6} {'mode':>10} {'backend':>12} {'min ms':>8} {'med ms':>8} "
+              f"{'cpu ms':>8} {'x_ref':>6} {'psnr':>5}")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"OpenCV {cv2.__version__} threads={cv2.getNumThreads()}, load avg {load:.2f}")
+          f"OpenCV {cv2.__version__} threads={cv2.getNumThreads()}, torch threads={torch.get_num_threads()}, "
+          f"load avg {load:.2f}")
     print(header)
     results = []
     for width, height in sizes:
         for blur in blurs:
             for mode in modes:
-                row = bench_case(width, height, blur, mode, args.repeats, args.warmup)
-                results.append(row)
-                print(f"{row['size']:>10} {blur:>5.3f} {row['radius_px']:>6.1f} {mode:>10} "
-                      f"{row['ms_min']:>8.2f} {row['ms_median']:>8.2f} {row['cpu_ms_median']:>8.2f} "
-                      f"{row['x_ref']:>6.1f}", flush=True)
+                for backend in backends:
+                    row = bench_case(width, height, blur, mode, args.repeats, args.warmup, backend, args.device)
+                    results.append(row)
+                    where = backend if backend == "opencv" else f"torch/{row['device']}"
+                    print(f"{row['size']:>10} {blur:>5.3f} {row['radius_px']:>6.1f} {mode:>10} {where:>12} "
+                          f"{row['ms_min']:>8.2f} {row['ms_median']:>8.2f} {row['cpu_ms_median']:>8.2f} "
+                          f"{row['x_ref']:>6.1f} {row['psnr'] or '':>5}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({
             "machine": {"cpus": os.cpu_count(), "opencv": cv2.__version__, "threads": cv2.getNumThreads(),

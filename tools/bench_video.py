@@ -22,6 +22,11 @@ ratios (cases run minutes apart at most) are given as a median too. The load ave
 
 --frames N times the first N frames only (cut once, re-encoded at CRF 12, before any timing).
 --memory-check also runs `selfie` on a 10-s and a 60-s generated clip and compares peak memory.
+
+On a compute device (issue 11; see tools/bench_frame_path.py): file mode, per-stage times and a live clip
+at 720p, 1080p and 2160p with the frame backend chosen explicitly:
+
+    python tools/bench_video.py --device cuda --frame-backend torch [--sizes 720p,1080p,2160p] [--realtime]
 """
 from __future__ import annotations
 
@@ -60,7 +65,11 @@ try:  # VmHWM starts afresh at exec; ru_maxrss would carry the parent's peak ove
 except (OSError, StopIteration):
     import resource
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"BENCH {{seconds:.3f}} {{peak:.1f}} {{code}} {{int('torch' in sys.modules)}}", file=sys.stderr)
+gpu = -1.0
+torch = sys.modules.get("torch")
+if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+    gpu = torch.cuda.max_memory_allocated() / 2**20
+print(f"BENCH {{seconds:.3f}} {{peak:.1f}} {{code}} {{int('torch' in sys.modules)}} {{gpu:.1f}}", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -119,11 +128,19 @@ def synthetic_weights(path: str) -> int:
     return 0
 
 
+def stages(*args: str) -> int:
+    """Child: per-stage times through the engine's video session (see tools/bench_frame_path.py)."""
+    from bench_frame_path import stages as measure
+
+    return measure(*args)
+
+
 class CaseFailed(RuntimeError):
     pass
 
 
-def _run_child(mode: str, *args: str, timeout: float | None = None) -> dict:
+def _run_child(mode: str, *args: str, timeout: float | None = None, tag: str | None = None,
+               keep_stderr: bool = False) -> dict:
     code = _CHILD.format(tools=str(ROOT / "tools"))
     env = {**os.environ, "VIDBOKEH_OFFLINE": "1"}
     try:
@@ -134,8 +151,12 @@ def _run_child(mode: str, *args: str, timeout: float | None = None) -> dict:
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("BENCH ")]
     if proc.returncode != 0 or not line:
         raise CaseFailed(f"{mode} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    _, seconds, peak, _code, torch_loaded = line[-1].split()
-    return {"seconds": float(seconds), "peak_rss_mb": float(peak), "torch_imported": torch_loaded == "1"}
+    _, seconds, peak, _code, torch_loaded, gpu = line[-1].split()
+    if tag is not None:  # the child's own JSON figures
+        return json.loads([ln for ln in proc.stderr.splitlines() if ln.startswith(tag + " ")][-1][len(tag) + 1:])
+    doc = {"seconds": float(seconds), "peak_rss_mb": float(peak), "torch_imported": torch_loaded == "1",
+           "gpu_peak_mb": float(gpu) if float(gpu) >= 0 else None}
+    return {**doc, "stderr": proc.stderr} if keep_stderr else doc
 
 
 def _count_frames(path: Path) -> int:
@@ -220,7 +241,20 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds one case may run")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--memory-check", action="store_true")
+    ap.add_argument("--device", default=None, help="compute device (cpu, cuda, mps, auto): the frame-path benchmark")
+    ap.add_argument("--frame-backend", default=None, help="opencv, torch or auto (the frame-path benchmark)")
+    ap.add_argument("--sizes", default="720p,1080p,2160p", help="frame-path benchmark sizes")
+    ap.add_argument("--realtime", action="store_true", help="frame-path benchmark: also a live clip per size")
+    ap.add_argument("--rates", default="30,60", help="frame rates of the live clip (--realtime)")
     args = ap.parse_args()
+    if args.device or args.frame_backend or args.realtime:
+        import bench_frame_path
+
+        def weights_into(path: Path) -> Path:
+            _run_child("synthetic_weights", str(path))
+            return path
+
+        return bench_frame_path.main(args, _run_child, weights_into)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     for n in names:
         if n not in CASES:

@@ -27,12 +27,18 @@ render at once.
 """
 from __future__ import annotations
 
-from .composite import render_bokeh
-from .kernels import disc_kernel
-from .ops import FRAME_BACKENDS, ArrayOps, get_ops, resolve_frame_backend
-from .plan import layer_radii
-from .settings import BokehSettings
-from .uniform import render_uniform
+import importlib
 
-__all__ = ["BokehSettings", "render_bokeh", "render_uniform", "disc_kernel", "layer_radii", "ArrayOps",
-           "get_ops", "resolve_frame_backend", "FRAME_BACKENDS"]
+_HOMES = {
+    "render_bokeh": "composite", "render_uniform": "uniform", "disc_kernel": "kernels", "layer_radii": "plan",
+    "BokehSettings": "settings", "ArrayOps": "ops", "get_ops": "ops", "resolve_frame_backend": "ops",
+    "FRAME_BACKENDS": "ops",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    """Names are imported on first use: ``vidbokeh.render.ops`` (the backend choices) stays free of OpenCV."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)

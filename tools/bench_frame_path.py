@@ -1,0 +1,178 @@
+"""Frame path on a compute device (issue 11): file mode and a camera-like live source at 720p, 1080p
+and 2160p, with the device and the frame backend chosen explicitly. Run through tools/bench_video.py:
+
+    python tools/bench_video.py --device cuda --frame-backend torch [--sizes 720p,1080p,2160p]
+                                [--frames 240] [--realtime] [--rates 30,60] [--json out.json]
+
+For each size the clip (default ../shared/samples/videos/sam2_juggle.mp4) is scaled to the size and its
+first --frames frames (looped if shorter) are written as a test clip (H.264 CRF 18); then, each case in its
+own process, with DA-V2-S synthetic weights (same cost as real ones) and the default approach (hybrid):
+
+  file      `vidbokeh file CLIP OUT --device D --frame-backend B --weights W`: the whole process (start-up,
+            decode, depth, masks, render, encode): fps, peak host RSS, peak GPU memory
+  stages    the same frames through load_models + VideoSession.process_batch (batches of 8) in one
+            process: mean ms per frame of every stage (depth, smooth, faces, segment, mask, focus, render)
+            and the processing fps without decode and encode
+  realtime  (--realtime) `vidbokeh webcam --camera CLIP --realtime --no-preview --output OUT` with the
+            clip re-timed to each of --rates fps: frames dropped, latency median and p95 (capture to output)
+
+Targets on an H200 (issue 11): file 1080p >= 60 fps, 2160p >= 20 fps; live 1080p at 60 fps with no frame
+dropped and latency p95 <= 50 ms. The table marks each.
+"""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
+TARGET_FILE_FPS = {"1080p": 60.0, "2160p": 20.0}
+TARGET_LIVE = {"size": "1080p", "rate": 60.0, "p95_ms": 50.0}
+
+
+def make_clip(src: Path, dst: Path, frames: int, size: tuple[int, int], rate: float) -> None:
+    """``frames`` frames of ``src`` (looped if shorter) scaled to ``size``, at ``rate`` fps, H.264 CRF 18."""
+    from fractions import Fraction
+
+    import av
+
+    width, height = size
+    with av.open(str(dst), "w") as out:
+        st = out.add_stream("libx264", rate=round(rate))
+        st.codec_context.time_base = Fraction(1, round(rate))
+        st.width, st.height, st.pix_fmt = width, height, "yuv420p"
+        st.options = {"crf": "18", "preset": "ultrafast"}
+        written = 0
+        while written < frames:
+            with av.open(str(src)) as inp:
+                for frame in inp.decode(video=0):
+                    if written >= frames:
+                        break
+                    frame = frame.reformat(width=width, height=height, format="yuv420p")
+                    frame.pts, frame.time_base = written, Fraction(1, round(rate))
+                    for p in st.encode(frame):
+                        out.mux(p)
+                    written += 1
+        for p in st.encode():
+            out.mux(p)
+
+
+def stages(clip: str, device: str, backend: str, weights: str) -> int:
+    """Child: per-stage ms per frame through the engine's video session (decode and encode excluded)."""
+    import av
+    import numpy as np
+
+    from vidbokeh.engine import EffectSettings, VideoSession, load_models, resolve_approach
+
+    settings = resolve_approach(EffectSettings(weights=Path(weights), device=device, frame_backend=backend))
+    sums: dict[str, float] = {}
+    count, busy = 0, 0.0
+    with load_models(settings, mode="video", progress=False) as models, av.open(clip) as container:
+        session = VideoSession(models, settings)
+        batch: list = []
+        stamps: list = []
+
+        def run() -> None:
+            nonlocal count, busy
+            t0 = time.perf_counter()
+            results = session.process_batch(batch, stamps)
+            busy += time.perf_counter() - t0
+            for r in results:
+                for k, v in r.timings.items():
+                    sums[k] = sums.get(k, 0.0) + v
+            count += len(results)
+            batch.clear()
+            stamps.clear()
+
+        for frame in container.decode(video=0):
+            batch.append(np.ascontiguousarray(frame.to_ndarray(format="rgb24")))
+            stamps.append(float(frame.time or 0.0))
+            if len(batch) == 8:
+                run()
+        if batch:
+            run()
+    doc = {"frames": count, "fps": count / busy if busy else 0.0, "approach": settings.approach,
+           "stage_ms": {k: 1000.0 * v / count for k, v in sums.items()}, "gpu_peak_mb": _gpu_peak_mb()}
+    print("STAGES " + json.dumps(doc), file=sys.stderr)
+    return 0
+
+
+def _gpu_peak_mb() -> float | None:
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def _live_figures(stderr: str) -> dict:
+    """Frames dropped and latency from the webcam command's summary line."""
+    dropped = re.search(r"(\d+) frames dropped", stderr)
+    latency = re.search(r"latency median (\d+) ms, p95 (\d+) ms", stderr)
+    fps = re.search(r"([\d.]+) fps", stderr)
+    return {"dropped": int(dropped.group(1)) if dropped else 0,
+            "latency_median_ms": float(latency.group(1)) if latency else None,
+            "latency_p95_ms": float(latency.group(2)) if latency else None,
+            "fps": float(fps.group(1)) if fps else None}
+
+
+def main(args, run_child, synthetic_weights_into) -> int:
+    """Run by bench_video.main with its parsed arguments and child runner."""
+    import tempfile
+
+    sizes = [s for s in args.sizes.split(",") if s]
+    for s in sizes:
+        if s not in SIZES:
+            raise SystemExit(f"unknown size {s!r} (sizes: {', '.join(SIZES)})")
+    rates = [float(r) for r in args.rates.split(",") if r]
+    frames = args.frames or 240
+    device, backend = args.device or "auto", args.frame_backend or "auto"
+    flags = ["--device", device, "--frame-backend", backend]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="vidbokeh-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        weights = args.weights or synthetic_weights_into(tmp / "depth_anything_v2_vits_synthetic.pth")
+        for size in sizes:
+            clip = tmp / f"clip_{size}.mp4"
+            make_clip(args.clip, clip, frames, SIZES[size], 30.0)
+            row: dict = {"size": size, "frames": frames, "device": device, "frame_backend": backend}
+            r = run_child("cli", "file", str(clip), str(tmp / "out.mp4"), "--weights", str(weights), "--overwrite",
+                          *flags, timeout=args.timeout)
+            row["file"] = {**r, "fps": frames / r["seconds"]}
+            print(f"{size:6s} file      {row['file']['fps']:7.1f} fps  host {r['peak_rss_mb']:6.0f} MB  "
+                  f"gpu {r.get('gpu_peak_mb') or 0:6.0f} MB", flush=True)
+            s = run_child("stages", str(clip), device, backend, str(weights), timeout=args.timeout, tag="STAGES")
+            row["stages"] = s
+            parts = "  ".join(f"{k} {v:.1f}" for k, v in sorted(s["stage_ms"].items()))
+            print(f"{size:6s} stages    {s['fps']:7.1f} fps  ms/frame: {parts}", flush=True)
+            if args.realtime:
+                row["live"] = {}
+                for rate in rates:
+                    live_clip = tmp / f"live_{size}_{rate:g}.mp4"
+                    make_clip(args.clip, live_clip, frames, SIZES[size], rate)
+                    r = run_child("cli", "webcam", "--camera", str(live_clip), "--realtime", "--no-preview",
+                                  "--output", str(tmp / "live.mp4"), "--overwrite", "--weights", str(weights),
+                                  *flags, timeout=args.timeout, keep_stderr=True)
+                    live = {**_live_figures(r.pop("stderr")), **r}
+                    row["live"][f"{rate:g}"] = live
+                    print(f"{size:6s} live {rate:3.0f}   dropped {live['dropped']:4d}  latency median "
+                          f"{live['latency_median_ms']} ms p95 {live['latency_p95_ms']} ms", flush=True)
+            rows.append(row)
+    checks = {}
+    for row in rows:
+        if row["size"] in TARGET_FILE_FPS:
+            checks[f"file {row['size']} >= {TARGET_FILE_FPS[row['size']]:g} fps"] = (
+                row["file"]["fps"] >= TARGET_FILE_FPS[row["size"]])
+        live = row.get("live", {}).get(f"{TARGET_LIVE['rate']:g}")
+        if row["size"] == TARGET_LIVE["size"] and live:
+            checks["live 1080p60: no drop, p95 <= 50 ms"] = (
+                live["dropped"] == 0 and (live["latency_p95_ms"] or 1e9) <= TARGET_LIVE["p95_ms"])
+    for name, ok in checks.items():
+        print(f"{name}: {'yes' if ok else 'NO'}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "checks": checks,
+                                         "median_file_fps": statistics.median(r["file"]["fps"] for r in rows)},
+                                        indent=2))
+    return 0

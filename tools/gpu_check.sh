@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Everything issue 11 wants measured on a GPU, in one go (under 8 minutes on one H200):
+#   1. the gpu-marked tests: the torch backend on CUDA against OpenCV (PSNR >= 40 dB, protected pixels
+#      bit-exact) on the shared portraits and clip frames, and the out-of-memory message;
+#   2. the renderer alone per backend (tools/bench_render.py, torch on cuda vs opencv);
+#   3. the frame path (tools/bench_video.py --device cuda --frame-backend torch): file mode at 720p, 1080p
+#      and 2160p, per-stage times, and the live clip at 30 and 60 fps.
+# Results go to ${OUT:-gpu_check_out}/ (logs and JSON). Run from the repository root:
+#   tools/gpu_check.sh            # or: OUT=/somewhere FRAMES=240 tools/gpu_check.sh
+set -u
+OUT=${OUT:-gpu_check_out}
+FRAMES=${FRAMES:-120}
+PY=${PYTHON:-python}
+export PYTHONPATH=${PYTHONPATH:-$PWD}
+mkdir -p "$OUT"
+status=0
+step() { echo "== $1 ($(date -u +%H:%M:%S))"; }
+
+step "environment"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+$PY -c "import torch, cv2; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(), 'opencv', cv2.__version__)" | tee -a "$OUT/gpu.txt"
+
+step "gpu tests (parity on CUDA, OOM message)"
+timeout 120 $PY -m pytest -q -m gpu tests/test_render_backends.py -rs 2>&1 | tee "$OUT/gpu_tests.log" | tail -5
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+step "renderer per backend"
+timeout 75 $PY tools/bench_render.py --sizes 1280x720,1920x1080,3840x2160 --blurs 0.02 \
+    --modes uniform,layered,bloom,polygon --backends opencv,torch --device cuda --repeats 5 --warmup 2 \
+    --json "$OUT/bench_render.json" 2>&1 | tee "$OUT/bench_render.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+step "frame path: file, stages, live"
+timeout 270 $PY tools/bench_video.py --device cuda --frame-backend torch --sizes 720p,1080p,2160p \
+    --frames "$FRAMES" --realtime --rates 30,60 --timeout 120 --json "$OUT/bench_video.json" 2>&1 \
+    | tee "$OUT/bench_video.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+step "done (status $status)"
+exit $status
