@@ -206,18 +206,36 @@ def test_tiles_beat_the_squashed_frame(model_files, labelled) -> None:
 
 # -- protection mask -----------------------------------------------------------------------------
 
-def test_faces_are_forced_sharp() -> None:
+def test_a_face_the_segmenter_missed_is_protected_as_the_face_itself() -> None:
+    """No person map over the face: the face is kept sharp (its box's ellipse), and nothing around it."""
     rgb = np.full((200, 300, 3), 128, np.uint8)
     face = Face(120, 60, 180, 120, 0.9)
-    mask = build_protection_mask(rgb, np.zeros((200, 300), np.float32), [face])
+    mask = build_protection_mask(rgb, np.zeros((200, 300), np.float32), [face], MaskSettings(dilate_frac=0.0))
     assert mask.shape == (200, 300) and mask.dtype == np.float32
     ys, xs = np.mgrid[0:200, 0:300]
-    inscribed = ((xs + 0.5 - 150) / 30) ** 2 + ((ys + 0.5 - 90) / 30) ** 2 <= 1.0
-    assert mask[inscribed].min() == pytest.approx(1.0)  # the whole face
-    assert mask[60 - 15, 150] == pytest.approx(1.0)  # hair above the box
-    assert mask[:, :60].max() == 0.0 and mask[190:, :].max() == 0.0
+    inner = ((xs + 0.5 - 150) / 27) ** 2 + ((ys + 0.5 - 90) / 27) ** 2 <= 1.0
+    assert mask[inner].min() == pytest.approx(1.0)  # the whole face
+    ring = (((xs + 0.5 - 150) / 36) ** 2 + ((ys + 0.5 - 90) / 40) ** 2 > 1.0)
+    assert mask[ring].max() < 0.05  # no band of background around it
     no_faces = build_protection_mask(rgb, None, [face], MaskSettings(protect_faces=False))
     assert no_faces.max() == 0.0
+
+
+def test_a_face_is_protected_as_the_head_the_person_map_outlines() -> None:
+    """Issue 12: the head as the segmenter outlines it (hair above the face box included), never the
+    background beside it that a head ellipse wider than the head would hold."""
+    rgb = np.full((200, 300, 3), 128, np.uint8)
+    face = Face(130, 60, 170, 110, 0.9)
+    ys, xs = np.mgrid[0:200, 0:300]
+    head = ((xs - 150) / 21.0) ** 2 + ((ys - 78) / 33.0) ** 2 <= 1.0  # narrower than the old ellipse, hair above
+    prob = np.where(head, 0.9, 0.02).astype(np.float32)
+    settings = MaskSettings(dilate_frac=0.0, guided=False)
+    mask = build_protection_mask(rgb, prob, [face], settings)
+    assert mask[50, 150] == pytest.approx(1.0)  # hair, above the face box
+    assert mask[head].mean() > 0.97
+    old = face_ellipses((200, 300), [face], settings) > 0.5
+    beside = old & ~(((xs - 150) / 24.0) ** 2 + ((ys - 78) / 36.0) ** 2 <= 1.0)
+    assert beside.sum() > 300 and mask[beside].max() < 0.05
 
 
 def test_mask_edges_follow_the_picture() -> None:

@@ -1,0 +1,256 @@
+"""Every person in a frame: the pose landmarker (body landmarks and the person's own mask) and the full-range
+face detector (small and distant faces), each at a scale its model handles.
+
+The pose landmarker's person detector sees a 224-px copy of the frame, so a small person is missed there; a
+face the face detectors found without a pose around it gets a second look on a square crop sized to the body
+that face implies. A face for which no pose is found even then is still a person (its face and scale known).
+A person's ``unit`` is its head size in pixels (about a face detector box's height), estimated from whatever
+is visible, so people can be compared by scale whatever their pose or how much of them the frame holds.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vidbokeh.errors import ModelError, UsageError
+from vidbokeh.stages.faces import Face, FaceDetector, FaceDetectorSettings, as_rgb_uint8, import_mediapipe
+
+log = logging.getLogger(__name__)
+
+# BlazePose landmark indices
+NOSE, LEFT_EAR, RIGHT_EAR = 0, 7, 8
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 11, 12, 23, 24
+# head size (a face box's height) per pixel of: ear to ear, shoulder to shoulder, mid-shoulder to mid-hip,
+# nose to mid-shoulder (measured on upright frontal people; foreshortening only shrinks each, so the
+# largest estimate is the one to trust)
+_UNIT_PER = {"ears": 1.4, "shoulders": 0.6, "torso": 0.42, "neck": 1.0}
+
+
+@dataclass(frozen=True)
+class PeopleSettings:
+    max_poses: int = 4  # people the pose landmarker returns per run
+    min_pose_score: float = 0.5
+    min_face_score: float = 0.5  # full-range face detector
+    max_face_crops: int = 3  # faces without a pose that get a pose run on their own crop
+    crop_heads: float = 10.0  # side of a face's body crop, in face heights
+    visible: float = 0.5  # landmark visibility that counts as seen
+
+    def __post_init__(self) -> None:
+        if self.max_poses < 1 or self.max_face_crops < 0:
+            raise UsageError("max_poses must be >= 1 and max_face_crops >= 0")
+        if not (0.0 <= self.min_pose_score <= 1.0 and 0.0 <= self.min_face_score <= 1.0):
+            raise UsageError("scores must be in [0, 1]")
+        if self.crop_heads < 2.0:
+            raise UsageError("crop_heads must be >= 2")
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person. ``landmarks``: (33, 3) x, y pixels and visibility, or None (face only). ``mask``: the pose
+    model's person probability over ``mask_box`` (x0, y0, x1, y1 in frame pixels), or None."""
+
+    box: tuple[float, float, float, float]
+    unit: float
+    source: str  # "pose" | "face"
+    landmarks: np.ndarray | None = None
+    mask: np.ndarray | None = field(default=None, repr=False)
+    mask_box: tuple[int, int, int, int] | None = None
+    face: Face | None = None
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (0.5 * (self.box[0] + self.box[2]), 0.5 * (self.box[1] + self.box[3]))
+
+    def visible_points(self, threshold: float = 0.5) -> np.ndarray:
+        """(N, 2) pixel positions of the landmarks seen (or the face's keypoints/centre)."""
+        if self.landmarks is not None:
+            seen = self.landmarks[self.landmarks[:, 2] >= threshold, :2]
+            if len(seen):
+                return seen
+        if self.face is not None:
+            pts = list(self.face.keypoints[:4]) or [self.face.center]
+            return np.asarray(pts, np.float32)
+        return np.asarray([self.center], np.float32)
+
+
+def head_unit(landmarks: np.ndarray, visible: float = 0.5) -> float:
+    """Head size in pixels from body landmarks (the largest of the estimates whose landmarks are seen)."""
+    pts, vis = landmarks[:, :2], landmarks[:, 2] >= visible
+
+    def dist(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.hypot(*(a - b)))
+
+    estimates = [0.0]
+    if vis[LEFT_EAR] and vis[RIGHT_EAR]:
+        estimates.append(_UNIT_PER["ears"] * dist(pts[LEFT_EAR], pts[RIGHT_EAR]))
+    if vis[LEFT_SHOULDER] and vis[RIGHT_SHOULDER]:
+        estimates.append(_UNIT_PER["shoulders"] * dist(pts[LEFT_SHOULDER], pts[RIGHT_SHOULDER]))
+        mid_shoulder = 0.5 * (pts[LEFT_SHOULDER] + pts[RIGHT_SHOULDER])
+        if vis[NOSE]:
+            estimates.append(_UNIT_PER["neck"] * dist(pts[NOSE], mid_shoulder))
+        if vis[LEFT_HIP] and vis[RIGHT_HIP]:
+            estimates.append(_UNIT_PER["torso"] * dist(mid_shoulder, 0.5 * (pts[LEFT_HIP] + pts[RIGHT_HIP])))
+    return max(estimates)
+
+
+class PeopleFinder:
+    """Finds the people in RGB uint8 frames (see the module docstring). A context manager."""
+
+    def __init__(self, settings: PeopleSettings = PeopleSettings(), *, progress: bool = True) -> None:
+        from vidbokeh.stages import assets
+        from vidbokeh.stages.pose_bundle import pose_landmarker_bundle
+
+        self.settings = settings
+        self._closed = False
+        self._faces: FaceDetector | None = None
+        self._pose = None
+        try:
+            self._faces = FaceDetector(
+                FaceDetectorSettings(backend="mediapipe", min_score=settings.min_face_score),
+                model_path=assets.model_path(assets.FACE_DETECTOR_FULL, progress=progress), progress=progress,
+            )
+            self._pose = _create_landmarker(pose_landmarker_bundle(progress=progress), settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def find(self, rgb: np.ndarray, faces: Sequence[Face] = ()) -> tuple[list[Person], list[Face]]:
+        """(people, faces): ``faces`` (from another detector) merged with the full-range detector's."""
+        if self._closed:
+            raise RuntimeError("PeopleFinder is closed")
+        image = as_rgb_uint8(rgb)
+        h, w = image.shape[:2]
+        all_faces = merge_faces([*faces, *self._faces.detect(image)])
+        people = self._poses(image, (0, 0, w, h))
+        crops = 0
+        for face in all_faces:
+            if any(_face_belongs(face, p) for p in people):
+                continue
+            found = []
+            if crops < self.settings.max_face_crops:
+                crops += 1
+                box = body_crop(face, w, h, self.settings.crop_heads)
+                found = [p for p in self._poses(image, box) if _face_belongs(face, p)]
+            if found:
+                people.append(found[0])
+            else:
+                people.append(Person(box=(face.x0, face.y0, face.x1, face.y1), unit=face_unit(face),
+                                     source="face", face=face))
+        for i, person in enumerate(people):
+            if person.face is None:
+                match = next((f for f in all_faces if _face_belongs(f, person)), None)
+                if match is not None:
+                    people[i] = Person(box=person.box, unit=max(person.unit, face_unit(match)), source=person.source,
+                                       landmarks=person.landmarks, mask=person.mask, mask_box=person.mask_box,
+                                       face=match)
+        return people, all_faces
+
+    def _poses(self, image: np.ndarray, box: tuple[int, int, int, int]) -> list[Person]:
+        mp = import_mediapipe()
+        x0, y0, x1, y1 = box
+        crop = image if (x0, y0, x1, y1) == (0, 0, image.shape[1], image.shape[0]) else \
+            np.ascontiguousarray(image[y0:y1, x0:x1])
+        ch, cw = crop.shape[:2]
+        result = self._pose.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
+        masks = result.segmentation_masks or []
+        people = []
+        for i, marks in enumerate(result.pose_landmarks):
+            pts = np.asarray([[m.x * cw + x0, m.y * ch + y0, m.visibility or 0.0] for m in marks], np.float32)
+            seen = pts[pts[:, 2] >= self.settings.visible]
+            if len(seen) < 4:
+                continue
+            unit = head_unit(pts, self.settings.visible)
+            if unit <= 0:
+                continue
+            bx0, by0 = seen[:, :2].min(axis=0)
+            bx1, by1 = seen[:, :2].max(axis=0)
+            mask = None
+            if i < len(masks):
+                mask = np.asarray(masks[i].numpy_view(), np.float32)
+                mask = mask[..., 0] if mask.ndim == 3 else mask
+                # the model's map can hold NaN where it is unsure: that is not a person
+                mask = np.clip(np.nan_to_num(mask, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+            people.append(Person(box=(float(bx0), float(by0), float(bx1), float(by1)), unit=unit, source="pose",
+                                 landmarks=pts, mask=mask, mask_box=(x0, y0, x1, y1) if mask is not None else None))
+        return people
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._faces is not None:
+            self._faces.close()
+        if self._pose is not None:
+            self._pose.close()
+        self._faces = self._pose = None
+
+    def __enter__(self) -> PeopleFinder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def face_unit(face: Face) -> float:
+    """Head size of a face detector box (the unit people are compared in)."""
+    return max(face.height, face.width)
+
+
+def merge_faces(faces: Sequence[Face]) -> list[Face]:
+    """The faces with duplicates (boxes overlapping by more than a third) merged, best score kept."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: -f.score):
+        if all(_iou(face, k) < 0.33 for k in kept):
+            kept.append(face)
+    return kept
+
+
+def body_crop(face: Face, w: int, h: int, heads: float) -> tuple[int, int, int, int]:
+    """A square crop, ``heads`` face heights on a side, holding the body below ``face`` (inside the frame)."""
+    unit = face_unit(face)
+    side = int(round(min(max(w, h), heads * unit)))
+    side = max(8, min(side, w, h))
+    cx = 0.5 * (face.x0 + face.x1)
+    top = face.y0 - 1.0 * unit
+    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
+    y0 = int(round(min(max(top, 0), h - side)))
+    return (x0, y0, x0 + side, y0 + side)
+
+
+def _iou(a: Face, b: Face) -> float:
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    inter = ix * iy
+    return inter / max(1e-6, a.area + b.area - inter)
+
+
+def _face_belongs(face: Face, person: Person) -> bool:
+    """True when the pose's head (nose, else the top of its box) lies in the face box grown by half."""
+    if person.landmarks is None:
+        return False
+    gx, gy = 0.5 * face.width, 0.5 * face.height
+    x, y, seen = person.landmarks[NOSE]
+    if seen < 0.3:
+        return False
+    return face.x0 - gx <= x <= face.x1 + gx and face.y0 - gy <= y <= face.y1 + gy
+
+
+def _create_landmarker(bundle: Path, settings: PeopleSettings):
+    try:
+        import_mediapipe()
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(bundle)),
+            running_mode=vision.RunningMode.IMAGE,
+            num_poses=settings.max_poses,
+            min_pose_detection_confidence=settings.min_pose_score,
+            output_segmentation_masks=True,
+        )
+        return vision.PoseLandmarker.create_from_options(options)
+    except (ImportError, RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"MediaPipe pose landmarker could not load {bundle}: {exc}") from exc

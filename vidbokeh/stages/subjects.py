@@ -1,0 +1,146 @@
+"""Who the subjects are, and the person map restricted to them.
+
+The main subject is the most prominent person (largest head unit, favouring the centre). The subjects are
+the people at its distance: with depth, those whose depth is within a tolerance of the main subject's (or
+nearer); without depth, those whose scale (head unit) is comparable to the main subject's. A crowd far
+behind is smaller (or farther) and stays out.
+
+The person map (what ``masks.build_protection_mask`` turns into sharpness) is then: the segmenter's
+probability less the regions of the people who are not subjects (their pose masks, or the head and chest
+their face implies; a subject's body zone always wins); each subject's own pose mask; and the drawn body of a
+subject that no map covered. What the segmenter sees and no detector explains (a person seen from behind, a
+backlit silhouette) stays: blurring a person is worse than keeping something sharp.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from vidbokeh.errors import UsageError
+from vidbokeh.stages.bodies import body_zone, draw_body, draw_face_body
+from vidbokeh.stages.people import Person
+
+BODY_HEADS = 7.5  # a standing person is about this many head units tall
+
+
+@dataclass(frozen=True)
+class SubjectSettings:
+    scale_ratio: float = 0.55  # without depth: a subject's head unit is at least this x the main subject's
+    depth_tolerance: float = 0.12  # with depth: within this share of the frame's depth range of the main subject
+    zone_heads: float = 1.0  # a subject's body zone: this many head units around its body
+    missed_below: float = 0.35  # a subject whose drawn body the maps cover less than this gets the drawn body
+    visible: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.scale_ratio <= 1.0 or not 0.0 < self.depth_tolerance <= 1.0:
+            raise UsageError("scale_ratio and depth_tolerance must be in (0, 1]")
+        if self.zone_heads < 0 or not 0.0 <= self.missed_below <= 1.0:
+            raise UsageError("zone_heads must be >= 0, missed_below in [0, 1]")
+
+
+def prominence(person: Person, shape: tuple[int, ...]) -> float:
+    """Scale x centrality: a person at a corner must be twice as large to win over a central one."""
+    h, w = shape[:2]
+    cx, cy = person.center
+    dist = math.hypot(cx - 0.5 * w, cy - 0.5 * h) / (0.5 * math.hypot(w, h))
+    return person.unit * (1.0 - 0.5 * min(1.0, dist))
+
+
+def choose_subjects(people: Sequence[Person], shape: tuple[int, ...], depth: np.ndarray | None = None,
+                    settings: SubjectSettings = SubjectSettings()) -> list[bool]:
+    """For each person, whether it is a subject (see the module docstring)."""
+    if not people:
+        return []
+    main = max(range(len(people)), key=lambda i: prominence(people[i], shape))
+    if depth is not None and depth.size:
+        near = [_person_depth(p, depth, shape, settings.visible) for p in people]
+        lo, hi = np.percentile(depth, (5, 95))
+        span = max(float(hi - lo), 1e-6)
+        # larger depth values are nearer: anyone nearer than the main subject, or about as near, is a subject
+        return [i == main or (near[i] - near[main]) / span >= -settings.depth_tolerance for i in range(len(people))]
+    ref = people[main].unit
+    return [i == main or p.unit >= settings.scale_ratio * ref for i, p in enumerate(people)]
+
+
+def _person_depth(person: Person, depth: np.ndarray, shape: tuple[int, ...], visible: float) -> float:
+    """Median depth at the person's visible landmarks (or face), read from a map of any size."""
+    h, w = shape[:2]
+    dh, dw = depth.shape[:2]
+    pts = person.visible_points(visible)
+    xs = np.clip((pts[:, 0] * dw / w).astype(int), 0, dw - 1)
+    ys = np.clip((pts[:, 1] * dh / h).astype(int), 0, dh - 1)
+    return float(np.median(depth[ys, xs]))
+
+
+def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, people: Sequence[Person],
+                       is_subject: Sequence[bool], settings: SubjectSettings = SubjectSettings()) -> np.ndarray | None:
+    """The person probability (HxW float32) without the people who are not subjects, with the subjects' own
+    pose masks and the drawn bodies of subjects no map covers (see the module docstring). ``person_prob`` as
+    it is when there is no one to go by."""
+    h, w = shape
+    subjects = [p for p, s in zip(people, is_subject) if s]
+    others = [p for p, s in zip(people, is_subject) if not s]
+    if not subjects:
+        return person_prob
+    own = np.zeros((h, w), np.float32)
+    for person in subjects:
+        if person.mask is not None:
+            np.maximum(own, _paste(person.mask, person.mask_box, (h, w)), out=own)
+    for person in subjects:  # a body no map covers is drawn from what the detectors saw
+        body = np.zeros((h, w), np.uint8)
+        _draw_shape(body, person)
+        inside = body > 0
+        if not inside.any():
+            continue
+        covered = own[inside] if person_prob is None else np.maximum(own[inside], person_prob[inside])
+        if float((covered >= 0.5).mean()) < settings.missed_below:
+            np.maximum(own, body.astype(np.float32) * np.float32(1.0 / 255.0), out=own)
+    if person_prob is None:
+        return own
+    if others:
+        # the others' own regions (their pose masks, else the shape their face implies), except where a
+        # subject's body zone reaches: a subject wins where the two overlap
+        drop = np.zeros((h, w), np.float32)
+        for person in others:
+            if person.mask is not None:
+                np.maximum(drop, _paste(person.mask, person.mask_box, (h, w)), out=drop)
+            else:
+                region = np.zeros((h, w), np.uint8)
+                _draw_shape(region, person)
+                np.maximum(drop, region.astype(np.float32) * np.float32(1.0 / 255.0), out=drop)
+        zone = np.zeros((h, w), np.uint8)
+        for person in subjects:
+            _draw_region(zone, person, grow=settings.zone_heads)
+        drop[zone > 0] = 0.0
+        person_prob = person_prob * (1.0 - drop)
+    return np.maximum(person_prob, own)
+
+
+def _draw_region(canvas: np.ndarray, person: Person, grow: float) -> None:
+    """Where ``person``'s body is or can be (a zone), ``grow`` head units beyond it."""
+    if person.landmarks is not None:
+        draw_body(canvas, person.landmarks, person.unit, grow=grow)
+    elif person.face is not None:
+        body_zone(canvas, person.face, heads_below=BODY_HEADS, width_heads=3.0 + 2.0 * grow)
+
+
+def _draw_shape(canvas: np.ndarray, person: Person) -> None:
+    """The honest body shape of ``person``: from its landmarks, else from its face."""
+    if person.landmarks is not None:
+        draw_body(canvas, person.landmarks, person.unit)
+    elif person.face is not None:
+        draw_face_body(canvas, person.face)
+
+
+def _paste(mask: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    """A crop's probability map placed into a zero frame of ``shape``."""
+    out = np.zeros(shape, np.float32)
+    x0, y0, x1, y1 = box
+    if (mask.shape[1], mask.shape[0]) != (x1 - x0, y1 - y0):
+        mask = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    out[y0:y1, x0:x1] = mask
+    return out
