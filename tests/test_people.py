@@ -1,0 +1,167 @@
+"""Issue 12: every person found, the subjects chosen among them, and a body-shaped fallback.
+
+Real models (the pose landmarker and full-range face detector from the MediaPipe wheel mirror) on the
+shared photos and hand-labelled DAVIS frames; choices and shapes also on people made up here, where the
+answer is known by construction.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vidbokeh.errors import UsageError
+from vidbokeh.stages.bodies import draw_body
+from vidbokeh.stages.faces import Face, FaceDetector
+from vidbokeh.stages.masks import build_protection_mask
+from vidbokeh.stages.people import Person, PeopleFinder, PeopleSettings, body_crop, head_unit, merge_faces
+from vidbokeh.stages.subjects import SubjectSettings, choose_subjects, subject_person_map
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def standing(cx: float, top: float, unit: float) -> np.ndarray:
+    """BlazePose landmarks (33, 3) of an upright, facing person, arms held out, head top at ``top``."""
+    u = unit
+    at = {0: (0, 0.6), 1: (0.12, 0.45), 2: (0.15, 0.45), 3: (0.2, 0.45), 4: (-0.12, 0.45), 5: (-0.15, 0.45),
+          6: (-0.2, 0.45), 7: (0.38, 0.55), 8: (-0.38, 0.55), 9: (0.1, 0.8), 10: (-0.1, 0.8),
+          11: (0.9, 1.6), 12: (-0.9, 1.6), 13: (2.1, 2.2), 14: (-2.1, 2.2), 15: (3.3, 2.6), 16: (-3.3, 2.6),
+          17: (3.6, 2.7), 18: (-3.6, 2.7), 19: (3.6, 2.6), 20: (-3.6, 2.6), 21: (3.4, 2.5), 22: (-3.4, 2.5),
+          23: (0.55, 4.0), 24: (-0.55, 4.0), 25: (0.6, 5.6), 26: (-0.6, 5.6), 27: (0.6, 7.2), 28: (-0.6, 7.2),
+          29: (0.6, 7.4), 30: (-0.6, 7.4), 31: (0.8, 7.5), 32: (-0.8, 7.5)}
+    return np.asarray([(cx + dx * u, top + dy * u, 1.0) for dx, dy in (at[i] for i in range(33))], np.float32)
+
+
+def pose_person(cx: float, top: float, unit: float) -> Person:
+    marks = standing(cx, top, unit)
+    box = (*marks[:, :2].min(axis=0), *marks[:, :2].max(axis=0))
+    return Person(box=tuple(float(v) for v in box), unit=head_unit(marks), source="pose", landmarks=marks)
+
+
+@pytest.fixture(scope="module")
+def finder():
+    with PeopleFinder() as people:
+        yield people
+
+
+# -- made-up people --------------------------------------------------------------------------------------
+
+def test_head_unit_from_landmarks_matches_the_head() -> None:
+    assert 0.8 * 40 < head_unit(standing(100, 20, 40)) < 1.5 * 40
+
+
+def test_a_far_crowd_is_not_a_subject_without_depth() -> None:
+    shape = (480, 854)
+    people = [pose_person(300, 60, 48), pose_person(480, 70, 44),  # two people side by side
+              pose_person(700, 40, 16), pose_person(760, 40, 15)]  # small: far behind
+    assert choose_subjects(people, shape) == [True, True, False, False]
+
+
+def test_depth_decides_who_is_at_the_subjects_distance() -> None:
+    shape = (480, 854)
+    people = [pose_person(300, 60, 48), pose_person(600, 60, 46)]  # the same size...
+    depth = np.full(shape, 0.2, np.float32)  # larger = nearer
+    depth[:, 200:420] = 0.9  # ...but only the first is near; the second stands at the background's depth
+    assert choose_subjects(people, shape, depth) == [True, False]
+    depth[:, 500:720] = 0.88
+    assert choose_subjects(people, shape, depth) == [True, True]
+
+
+def test_a_person_only_the_pose_detector_sees_gets_a_body_shaped_mask() -> None:
+    """No segmenter output at all: the drawn body covers head, torso and limbs, and is not a box."""
+    shape = (480, 640)
+    person = pose_person(320, 40, 48)
+    person_map = subject_person_map(shape, np.zeros(shape, np.float32), [person], [True])
+    mask = build_protection_mask(np.full((*shape, 3), 100, np.uint8), person_map, [], )
+    marks = person.landmarks
+    for i in (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28):  # every seen joint is inside
+        x, y = np.round(marks[i, :2]).astype(int)
+        assert mask[y, x] > 0.9, i
+    x0, y0, x1, y1 = (int(round(v)) for v in person.box)
+    box = mask[y0:y1, x0:x1] > 0.5
+    assert 0.2 < box.mean() < 0.6  # a body, not a rectangle
+    between_legs = mask[int(marks[27, 1]) - 5, int(0.5 * (marks[27, 0] + marks[28, 0]))]
+    beside_waist = mask[int(marks[23, 1]), int(marks[23, 0] + 1.5 * 48)]  # under the arm
+    assert between_legs < 0.5 and beside_waist < 0.5
+    assert mask[:, : x0 - 30].max() == 0.0  # nothing far from the person
+
+
+def test_a_face_only_person_gets_head_and_chest_not_a_box() -> None:
+    shape = (300, 300)
+    face = Face(130, 60, 170, 110, 0.9)
+    person = Person(box=(130, 60, 170, 110), unit=50.0, source="face", face=face)
+    person_map = subject_person_map(shape, np.zeros(shape, np.float32), [person], [True])
+    assert person_map[85, 150] == 1.0 and person_map[200, 150] == 1.0  # face and chest
+    assert person_map[62, 131] == 0.0  # the face box's corner is background
+    assert person_map[295, 150] == 0.0 and person_map[85, 60] == 0.0  # not the whole column
+
+
+def test_people_who_are_not_subjects_leave_the_person_map() -> None:
+    shape = (480, 854)
+    near, far = pose_person(300, 60, 48), pose_person(720, 40, 16)
+    prob = np.zeros(shape, np.float32)
+    for person in (near, far):
+        canvas = np.zeros(shape, np.uint8)
+        draw_body(canvas, person.landmarks, person.unit)
+        prob[canvas > 0] = 0.95  # the segmenter sees both
+    out = subject_person_map(shape, prob, [near, far], choose_subjects([near, far], shape))
+    nx, ny = np.round(near.landmarks[11, :2]).astype(int)
+    fx, fy = np.round(far.landmarks[11, :2]).astype(int)
+    assert out[ny, nx] > 0.9 and out[fy, fx] < 0.1
+
+
+def test_settings_validate_themselves() -> None:
+    with pytest.raises(UsageError):
+        SubjectSettings(scale_ratio=0.0)
+    with pytest.raises(UsageError):
+        PeopleSettings(max_poses=0)
+
+
+def test_merge_faces_and_body_crop() -> None:
+    a, b = Face(10, 10, 50, 50, 0.9), Face(12, 12, 52, 52, 0.6)
+    assert merge_faces([b, a]) == [a]
+    x0, y0, x1, y1 = body_crop(Face(400, 100, 420, 120, 0.8), 854, 480, 10.0)
+    assert x1 - x0 == y1 - y0 == 200 and x0 <= 400 and x1 >= 420 and y0 <= 100
+
+
+# -- real models -----------------------------------------------------------------------------------------
+
+def test_one_person_on_each_portrait_with_its_face(finder, samples_dir) -> None:
+    for name in ("obama_official_portrait.jpg", "biden_official_portrait.jpg"):
+        rgb = _rgb(samples_dir / "images" / name)
+        with FaceDetector() as detector:
+            faces = detector.detect(rgb)
+        people, merged = finder.find(rgb, faces)
+        assert len(people) == 1 and people[0].source == "pose" and people[0].face is not None, name
+        face = people[0].face
+        assert 0.7 * face.height < people[0].unit < 1.6 * face.height
+        assert people[0].mask is not None and people[0].mask.shape == rgb.shape[:2]
+
+
+def test_the_pose_mask_outlines_the_dancer(finder, samples_dir) -> None:
+    stem = "davis2016_dance-twirl_00040"
+    rgb = _rgb(samples_dir / "portraits" / "images" / f"{stem}.jpg")
+    gt = cv2.imread(str(samples_dir / "portraits" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+    people, _ = finder.find(rgb)
+    dancer = [p for p in people if p.mask is not None and ((p.mask > 0.5) & gt).sum() > 0.5 * gt.sum()]
+    assert len(dancer) == 1
+    pose = dancer[0].mask > 0.5
+    assert (pose & gt).sum() / (pose | gt).sum() > 0.7
+
+
+def test_drawn_body_follows_a_real_person(finder, samples_dir) -> None:
+    """The fallback drawn from real landmarks (pose mask and segmenter withheld) lies on the labelled
+    person and covers most of it."""
+    for stem in ("davis2016_dance-twirl_00000", "davis2016_parkour_00080"):
+        rgb = _rgb(samples_dir / "portraits" / "images" / f"{stem}.jpg")
+        gt = cv2.imread(str(samples_dir / "portraits" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+        people, _ = finder.find(rgb)
+        main = max(people, key=lambda p: p.unit)
+        bare = Person(box=main.box, unit=main.unit, source="pose", landmarks=main.landmarks)
+        drawn = subject_person_map(gt.shape, np.zeros(gt.shape, np.float32), [bare], [True]) > 0.5
+        assert (drawn & gt).sum() / gt.sum() > 0.6, stem  # most of the person
+        assert (drawn & gt).sum() / drawn.sum() > 0.6, stem  # mostly the person
