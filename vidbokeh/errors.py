@@ -24,6 +24,12 @@ class UsageError(VidbokehError, ValueError):
     exit_code = 2
 
 
+class PresetNotFoundError(UsageError, LookupError):
+    """No saved preset of that name."""
+
+    exit_code = 2
+
+
 class InputError(VidbokehError, ValueError):
     """Input media that cannot be used (corrupt, unsupported, empty...)."""
 
