@@ -1,0 +1,150 @@
+"""The studio's one door to the engine: models loaded once and shared, photos decoded once, their analysis
+(depth, faces, protection mask) cached so a slider change costs only focus + render.
+
+Model use is serialised by one lock per loaded model set (detectors keep per-call state); the app calls these
+blocking methods from its worker threads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import EffectSettings, FrameResult
+
+log = logging.getLogger(__name__)
+
+# Settings a render reads; every other preset field changes what the analysis holds.
+RENDER_FIELDS = frozenset({"focus", "focus_point", "max_blur", "dof", "blur_foreground", "aperture_blades",
+                           "highlight_bloom"})
+_ANALYSES_PER_PHOTO = 3
+
+
+@dataclass(eq=False)
+class Photo:
+    """One uploaded photo: its bytes, the decoded image and its cached analyses (per analysis settings)."""
+
+    data: bytes
+    image: Any  # the decoded image (pixels + format, EXIF, ICC)
+    stem: str  # download-name stem
+    analyses: dict = field(default_factory=dict)  # analysis key -> analysis, newest last
+
+    @property
+    def format(self) -> str:
+        return self.image.format
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def analysis_key(settings: EffectSettings) -> tuple:
+    """What an analysis depends on: every settings field a render does not read."""
+    return tuple((f.name, getattr(settings, f.name)) for f in dataclasses.fields(settings)
+                 if f.name not in RENDER_FIELDS)
+
+
+class Studio:
+    """Models by resolved (approach, model, device, ...), shared by every browser session."""
+
+    def __init__(self, base: EffectSettings, scratch: Path, weights: Path | None = None,
+                 weights_model: str | None = None) -> None:
+        self.base = base
+        self.weights, self.weights_model = weights, weights_model
+        self._scratch = scratch
+        self._models: dict[tuple, Any] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- photos --------------------------------------------------------------------------------
+    def open_photo(self, data: bytes, stem: str) -> Photo:
+        from ..media.images import load_image
+
+        path = self._scratch / f"{time.monotonic_ns()}-{threading.get_ident()}.img"
+        path.write_bytes(data)
+        try:
+            image = load_image(path)
+        finally:
+            path.unlink(missing_ok=True)
+        return Photo(data=data, image=image, stem=stem)
+
+    def encode_like(self, photo: Photo, rgb: np.ndarray) -> bytes:
+        """``rgb`` encoded as ``vidbokeh image`` writes it for this photo (format, EXIF, ICC, bit depth)."""
+        from ..media.images import SUFFIX_BY_FORMAT, save_image
+
+        out = self._scratch / f"{time.monotonic_ns()}-{threading.get_ident()}{SUFFIX_BY_FORMAT[photo.format]}"
+        try:
+            save_image(out, rgb, photo.image, overwrite=True)
+            return out.read_bytes()
+        finally:
+            out.unlink(missing_ok=True)
+
+    # -- models and rendering ------------------------------------------------------------------
+    def prepare(self, settings: EffectSettings) -> EffectSettings:
+        """``settings`` with the server's own weights file where the depth model asked for is the one it
+        holds (clients never name files)."""
+        from ..depth_names import DEFAULT_MODELS
+
+        if self.weights is None or settings.weights is not None or settings.approach == "selfie":
+            return settings
+        family = "midas" if settings.approach == "midas" else "depth_anything"
+        model = settings.model or DEFAULT_MODELS[family]
+        if model != self.weights_model:
+            return settings
+        return dataclasses.replace(settings, model=model, weights=self.weights)
+
+    def _effect(self, settings: EffectSettings):
+        from ..engine import Effect
+
+        key = analysis_key(dataclasses.replace(settings, strategy="portrait"))
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            effect = self._models.get(key)
+            if effect is None:
+                log.info("loading models for %s", settings.approach)
+                effect = Effect(settings, progress=False, log=log.info)
+                self._models[key] = effect
+        return effect, lock
+
+    def render(self, photo: Photo, settings: EffectSettings) -> FrameResult:
+        """The effect on ``photo`` with ``settings`` (the analysis computed once per analysis settings)."""
+        effect, lock = self._effect(self.prepare(settings))
+        with lock:
+            effect.settings = self.prepare(settings)
+            effect.use_strategy(settings.strategy)
+            return effect.process(photo.image.rgb)
+
+    def close(self) -> None:
+        with self._guard:
+            for effect in self._models.values():
+                effect.close()
+            self._models.clear()
+
+    # -- live ----------------------------------------------------------------------------------
+    def open_live(self, settings: EffectSettings) -> "LiveStream":
+        """A video session for one live connection (its own temporal state: smoothing, focus puller)."""
+        from ..engine import Effect
+
+        return LiveStream(Effect(self.prepare(settings), progress=False, log=log.info))
+
+
+class LiveStream:
+    """One live connection's video session; frames in order, live controls with each frame."""
+
+    def __init__(self, effect) -> None:
+        self._effect = effect
+        self.approach = effect.approach
+
+    def process(self, rgb: np.ndarray, timestamp: float, controls) -> np.ndarray:
+        self._effect.live = controls
+        return self._effect.process(rgb, timestamp).output
+
+    def close(self) -> None:
+        self._effect.close()
