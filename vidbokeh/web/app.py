@@ -81,13 +81,10 @@ def build_app(config: ServerSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         root = Path(tempfile.mkdtemp(prefix="vidbokeh-serve-", dir=config.work_dir))
-        scratch = root / "scratch"
-        scratch.mkdir()
         app.state.root = root
         store.root = root / "sessions"
         store.root.mkdir()
-        app.state.studio = Studio(EffectSettings(device=config.device), scratch, config.weights,
-                                  config.weights_variant)
+        app.state.studio = Studio(EffectSettings(device=config.device), config.weights, config.weights_variant)
         app.state.jobs = JobRunner(config)
         sweeper = asyncio.create_task(_sweep(app), name="vidbokeh-sweep")
         log.info("work folder %s", root)

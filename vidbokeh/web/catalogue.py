@@ -7,7 +7,7 @@ from functools import lru_cache
 
 @lru_cache(maxsize=1)
 def _names() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], dict[str, str]]:
-    from ..depth_names import DEFAULT_MODELS, VARIANT_NAMES
+    from ..depth.registry import DEFAULT_MODELS, VARIANT_NAMES
     from ..engine import DEPTH_APPROACHES
     from ..stages.presets import DEFAULT_PRESET, PRESETS
 
@@ -21,7 +21,7 @@ def choices(server_weights: str | None = None) -> dict:
     ``ready``: runs now without downloading depth weights (selfie always; auto always, it falls back to
     selfie; a depth approach when its default model is cached, or is the one the server has a weights
     file for: ``server_weights``)."""
-    from ..depth_names import family_of
+    from ..depth.registry import family_of
     from ..store import offline
 
     approaches, strategies, variants, defaults = _names()

@@ -53,7 +53,7 @@ class ServerSettings:
 
     @property
     def weights_variant(self) -> str:
-        from ..depth_names import DEFAULT_MODELS
+        from ..depth.registry import DEFAULT_MODELS
 
         return self.weights_model or DEFAULT_MODELS["depth_anything"]
 

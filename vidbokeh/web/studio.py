@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,43 +52,31 @@ def analysis_key(settings: EffectSettings) -> tuple:
 class Studio:
     """Models by resolved (approach, model, device, ...), shared by every browser session."""
 
-    def __init__(self, base: EffectSettings, scratch: Path, weights: Path | None = None,
-                 weights_model: str | None = None) -> None:
+    def __init__(self, base: EffectSettings, weights: Path | None = None, weights_model: str | None = None) -> None:
         self.base = base
         self.weights, self.weights_model = weights, weights_model
-        self._scratch = scratch
         self._models: dict[tuple, Any] = {}
         self._locks: dict[tuple, threading.Lock] = {}
         self._guard = threading.Lock()
 
     # -- photos --------------------------------------------------------------------------------
     def open_photo(self, data: bytes, stem: str) -> Photo:
-        from ..media.images import load_image
+        """Decode uploaded bytes (InputError, one line, when they are not a usable image)."""
+        from ..media.images import read_image
 
-        path = self._scratch / f"{time.monotonic_ns()}-{threading.get_ident()}.img"
-        path.write_bytes(data)
-        try:
-            image = load_image(path)
-        finally:
-            path.unlink(missing_ok=True)
-        return Photo(data=data, image=image, stem=stem)
+        return Photo(data=data, image=read_image(data, name=f"{stem} (upload)"), stem=stem)
 
     def encode_like(self, photo: Photo, rgb: np.ndarray) -> bytes:
         """``rgb`` encoded as ``vidbokeh image`` writes it for this photo (format, EXIF, ICC, bit depth)."""
-        from ..media.images import SUFFIX_BY_FORMAT, save_image
+        from ..media.images import encode_image
 
-        out = self._scratch / f"{time.monotonic_ns()}-{threading.get_ident()}{SUFFIX_BY_FORMAT[photo.format]}"
-        try:
-            save_image(out, rgb, photo.image, overwrite=True)
-            return out.read_bytes()
-        finally:
-            out.unlink(missing_ok=True)
+        return encode_image(rgb, photo.format, like=photo.image)
 
     # -- models and rendering ------------------------------------------------------------------
     def prepare(self, settings: EffectSettings) -> EffectSettings:
         """``settings`` with the server's own weights file where the depth model asked for is the one it
         holds (clients never name files)."""
-        from ..depth_names import DEFAULT_MODELS
+        from ..depth.registry import DEFAULT_MODELS
 
         if self.weights is None or settings.weights is not None or settings.approach == "selfie":
             return settings
