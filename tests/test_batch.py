@@ -179,3 +179,25 @@ def test_a_failing_item_is_recorded_and_the_rest_go_on(tmp_path, samples_dir):
     again = run_batch([src], out, SELFIE, TWO_SECONDS)
     assert {o.item.relative: o.status for o in again.outcomes}["ok.mp4"] == "skipped"
     assert again.count("failed") == 2
+
+
+def test_an_interrupted_batch_resumes_with_the_segments_it_had(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "c.mp4", width=64, height=48, frames=180, fps=30, gop=30)  # three 2-s segments
+    out = tmp_path / "out"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_one_segment(progress) -> None:
+        if progress.frames_done:
+            raise Stop  # as a Ctrl-C would, after the first segment came back
+
+    with pytest.raises(Stop):
+        run_batch([src], out, SELFIE, TWO_SECONDS, on_progress=stop_after_one_segment)
+    assert not (out / "c_bokeh.mp4").exists()
+    again = run_batch([src], out, SELFIE, TWO_SECONDS)
+    assert again.count("done") == 1 and again.frames == 120  # only the two missing segments were made
+    assert_video_like_source(out / "c_bokeh.mp4", src / "c.mp4")
+    assert leftovers(out) == []
