@@ -35,13 +35,14 @@ class PeopleSettings:
     max_poses: int = 4  # people the pose landmarker returns per run
     min_pose_score: float = 0.5
     min_face_score: float = 0.5  # full-range face detector
-    max_face_crops: int = 3  # faces without a pose that get a pose run on their own crop
+    max_face_crops: int = 2  # faces without a pose that get a pose run on their own crop (~40 ms each)
+    crop_min_ratio: float = 0.55  # ... only faces at least this x the largest person's head unit (could be subjects)
     crop_heads: float = 10.0  # side of a face's body crop, in face heights
     visible: float = 0.5  # landmark visibility that counts as seen
 
     def __post_init__(self) -> None:
-        if self.max_poses < 1 or self.max_face_crops < 0:
-            raise UsageError("max_poses must be >= 1 and max_face_crops >= 0")
+        if self.max_poses < 1 or self.max_face_crops < 0 or not 0.0 <= self.crop_min_ratio <= 1.0:
+            raise UsageError("max_poses must be >= 1, max_face_crops >= 0, crop_min_ratio in [0, 1]")
         if not (0.0 <= self.min_pose_score <= 1.0 and 0.0 <= self.min_face_score <= 1.0):
             raise UsageError("scores must be in [0, 1]")
         if self.crop_heads < 2.0:
@@ -126,12 +127,13 @@ class PeopleFinder:
         h, w = image.shape[:2]
         all_faces = merge_faces([*faces, *self._faces.detect(image)])
         people = self._poses(image, (0, 0, w, h))
+        largest = max([p.unit for p in people] + [face_unit(f) for f in all_faces] + [0.0])
         crops = 0
-        for face in all_faces:
+        for face in sorted(all_faces, key=lambda f: -face_unit(f)):
             if any(_face_belongs(face, p) for p in people):
                 continue
             found = []
-            if crops < self.settings.max_face_crops:
+            if crops < self.settings.max_face_crops and face_unit(face) >= self.settings.crop_min_ratio * largest:
                 crops += 1
                 box = body_crop(face, w, h, self.settings.crop_heads)
                 found = [p for p in self._poses(image, box) if _face_belongs(face, p)]
