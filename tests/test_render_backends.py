@@ -209,3 +209,35 @@ def test_cuda_out_of_memory_is_one_line_naming_what_to_lower():
     assert "\n" not in message and "--max-blur" in message and "--depth-size" in message
     out = render_bokeh(rgb[:720, :1280], coc[:720, :1280], None, ops=ops)  # the device works again
     assert out.shape == (720, 1280, 3)
+
+
+def test_guided_filter_on_both_backends(samples_dir: Path):
+    """The mask's guided-filter refinement (stages/guided.py) over the torch operations agrees with OpenCV's."""
+    from vidbokeh.stages.guided import guided_refine
+
+    portraits = samples_dir / "portraits"
+    image = sorted((portraits / "images").glob("*.jpg"))[0]
+    rgb = np.ascontiguousarray(cv2.imread(str(image), cv2.IMREAD_COLOR)[:, :, ::-1])
+    mask = cv2.imread(str(portraits / "masks" / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 4.0)  # a segmenter's soft outline
+    ops = get_ops("torch", "cpu")
+    for radius, eps, max_side in ((8, 1e-3, 320), (4, 1e-2, 4096)):
+        reference = guided_refine(rgb, mask, radius, eps, max_side)
+        out = ops.download(guided_refine(rgb, mask, radius, eps, max_side, ops=ops))
+        assert out.dtype == np.float32 and out.shape == mask.shape
+        assert float(np.abs(out - reference).max()) < 0.02
+        assert float(np.abs(out - reference).mean()) < 1e-4
+        assert float(np.abs(reference - mask).max()) > 0.1  # the refinement did move the outline
+
+
+def test_resize_and_luma_agree():
+    rng = np.random.default_rng(5)
+    t = get_ops("torch", "cpu")
+    u8 = cv2.GaussianBlur(rng.integers(0, 256, (101, 157, 3), dtype=np.uint8), (0, 0), 1.0)
+    assert np.array_equal(OPENCV.luma(u8), t.download(t.luma(t.upload(u8))))
+    small = rng.random((101, 157), dtype=np.float32)
+    for size in ((40, 27), (157 // 2, 101 // 2)):  # a fractional and an (almost) integer shrink
+        np.testing.assert_allclose(OPENCV.resize(small, size, "area"),
+                                   t.download(t.resize(t.upload(small), size, "area")), atol=1e-5)
+    np.testing.assert_allclose(OPENCV.resize(small, (300, 211), "linear"),
+                               t.download(t.resize(t.upload(small), (300, 211), "linear")), atol=2e-4)

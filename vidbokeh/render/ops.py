@@ -92,6 +92,11 @@ class ArrayOps(ABC):
         """Bilinear enlargement by an integer factor in one step (pixel centres at half-integers,
         edges replicated); integer input is rounded back to its dtype."""
 
+    @abstractmethod
+    def resize(self, x: Array, size: tuple[int, int], mode: str) -> Array:
+        """x resized to ``size`` = (width, height): mode 'area' (pixel-area average, to shrink) or
+        'linear' (bilinear, pixel centres at half-integers); integer input is rounded back to its dtype."""
+
     # ---------------------------------------------------------------- filtering
     @abstractmethod
     def filter2d(self, x: Array, kernel: np.ndarray) -> Array:
@@ -111,6 +116,10 @@ class ArrayOps(ABC):
     def lut(self, x: Array, table: np.ndarray) -> Array:
         """float32 values of uint8 pixels through a host table: shape (256,) for every channel or
         (256, C) one column per channel."""
+
+    @abstractmethod
+    def luma(self, x: Array) -> Array:
+        """uint8 luma of uint8 RGB (ITU-R BT.601 weights, OpenCV's 15-bit fixed point)."""
 
     @abstractmethod
     def add_alpha(self, x: Array) -> Array:

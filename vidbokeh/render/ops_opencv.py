@@ -91,6 +91,9 @@ class OpenCVOps(ArrayOps):
         h, w = x.shape[:2]
         return cv2.resize(x, (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)
 
+    def resize(self, x, size, mode):
+        return cv2.resize(x, size, interpolation=cv2.INTER_AREA if mode == "area" else cv2.INTER_LINEAR)
+
     # ---------------------------------------------------------------- filtering
     def filter2d(self, x, kernel):
         h, w = x.shape[:2]
@@ -117,6 +120,9 @@ class OpenCVOps(ArrayOps):
     def lut(self, x, table):
         table = np.asarray(table, np.float32)
         return cv2.LUT(x, table.reshape((1, 256) + table.shape[1:]))
+
+    def luma(self, x):
+        return cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
 
     def add_alpha(self, x):
         return cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2RGBA)

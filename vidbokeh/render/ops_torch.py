@@ -40,6 +40,16 @@ def _per_channel(weight: torch.Tensor) -> torch.Tensor:
     return weight[..., None] if weight.ndim == 2 else weight
 
 
+def _area_weights(size: int, out: int) -> np.ndarray:
+    """out x size matrix: the share of each input pixel in each output pixel of an area shrink."""
+    scale = size / out
+    edges = np.arange(out + 1) * scale
+    starts, stops = edges[:-1, None], edges[1:, None]
+    pixels = np.arange(size)[None, :]
+    overlap = np.clip(np.minimum(stops, pixels + 1) - np.maximum(starts, pixels), 0.0, None)
+    return (overlap / scale).astype(np.float32)
+
+
 class TorchOps(ArrayOps):
     name = "torch"
 
@@ -134,6 +144,22 @@ class TorchOps(ArrayOps):
             return y
         return torch.floor(y + 0.5).clamp_(0, 255 if x.dtype == torch.uint8 else 2**31 - 1).to(x.dtype)
 
+    def resize(self, x, size, mode):
+        width, height = size
+        h, w = x.shape[:2]
+        if (width, height) == (w, h):
+            return x
+        if mode == "area" and h % height == 0 and w % width == 0 and h // height == w // width:
+            return self.downsample(x, h // height)
+        if mode == "area" and height <= h and width <= w:  # exact pixel-area weights, one matrix per axis
+            rows, cols = self._const(_area_weights(h, height)), self._const(_area_weights(w, width))
+            y = torch.einsum("ih,hwc,jw->ijc", rows, x.to(torch.float32).reshape(h, w, -1), cols)
+            y = y.reshape((height, width) + tuple(x.shape[2:]))
+        else:
+            y = _hwc(F.interpolate(_nchw(x.to(torch.float32)), size=(height, width), mode="bilinear",
+                                   align_corners=False), x)
+        return y if x.dtype == torch.float32 else torch.floor(y + 0.5).clamp_(0, 255).to(x.dtype)
+
     # ---------------------------------------------------------------- filtering
     def filter2d(self, x, kernel):
         k = kernel.shape[0]
@@ -180,6 +206,11 @@ class TorchOps(ArrayOps):
         if t.ndim == 1:
             return t[idx]
         return t[idx, torch.arange(t.shape[1], device=self.device)]
+
+    def luma(self, x):
+        rgb = x.to(torch.int32)
+        y = rgb[..., 0] * 9798 + rgb[..., 1] * 19235 + rgb[..., 2] * 3735 + 16384
+        return (y >> 15).to(torch.uint8)
 
     def add_alpha(self, x):
         opaque = torch.full(x.shape[:2] + (1,), 255 if x.dtype == torch.uint8 else 1, dtype=x.dtype,
