@@ -137,3 +137,57 @@ def test_external_stop_ends_an_endless_source():
     stats = p.run()
     assert stats.stopped_early and stats.frames_out >= 21
     assert not _pipeline_threads()
+
+
+def test_a_held_display_never_holds_up_processing_or_writing():
+    """The display gets the newest result: while it is stuck on its first frame, everything else is written."""
+    written: list[int] = []
+    all_written = threading.Event()
+    shown: list[int | None] = []
+    caller = threading.current_thread()
+
+    def sink(item):
+        written.append(item)
+        if len(written) == 200:
+            all_written.set()
+
+    def display(item):
+        assert threading.current_thread() is caller  # a window lives in the caller's thread
+        shown.append(item)
+        if len(shown) == 1:
+            assert all_written.wait(30), "processing waited for the display"
+        return True
+
+    p = Pipeline(range(200), lambda batch: batch, sink, PipelineSettings(queue_size=2), display=display)
+    stats = p.run()
+    assert written == list(range(200))  # a file-like source: back-pressure, nothing lost
+    frames = [x for x in shown if x is not None]
+    assert frames[0] is not None and frames == sorted(frames)
+    assert frames[-1] == 199  # the display catches up with the newest
+    assert stats.not_shown == 200 - len(frames) > 0
+    assert not _pipeline_threads()
+
+
+def test_display_quit_stops_the_pipeline_and_idle_calls_keep_a_window_alive():
+    shown: list[int | None] = []
+    release = threading.Event()
+
+    def endless():
+        i = 0
+        while True:
+            if i == 3:
+                release.wait(30)  # the source goes quiet: the display is called with None meanwhile
+            yield i
+            i += 1
+
+    def display(item):
+        shown.append(item)
+        if item is None:
+            release.set()
+        return item is None or item < 10
+
+    p = Pipeline(endless(), lambda batch: batch, lambda item: None, PipelineSettings(live=True, poll=0.01),
+                 display=display)
+    stats = p.run()
+    assert None in shown and stats.stopped_early
+    assert not _pipeline_threads()

@@ -9,12 +9,16 @@
 * One stop event. Every queue put/get uses a timeout and re-checks it, so a failed consumer can never
   leave a producer blocked forever. The first exception of any thread is kept, the others stop within
   ``poll`` seconds, and ``run`` re-raises it in the caller's thread after joining every thread in order.
-* The sink runs in its own thread, or in the calling thread when it must (an OpenCV preview window is
-  safest on the main thread); then the caller's thread also receives Ctrl-C directly.
+* The sink runs in its own thread, or in the calling thread when it must; then the caller's thread also
+  receives Ctrl-C directly.
+* A display (an OpenCV preview window: safest on the main thread) runs in the calling thread and is
+  never in the way: it is handed the newest result, replacing one it has not taken yet (counted in
+  ``not_shown``), so showing a frame never holds up processing or writing.
 
 Stages, sources and sinks know nothing of threads: a source is an iterable of items, ``process`` is a
 function from a list of items (a batch) to a list of results, ``sink`` is a function taking one result and
-returning False to ask for a stop (the preview's quit key).
+returning False to ask for a stop; ``display`` takes the newest result, or None when none came within
+``poll`` seconds (so a window keeps answering), and returns False to ask for a stop (the quit key).
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ class PipelineSettings:
     queue_size: int = 8
     live: bool = False  # camera: keep only the newest frames, count drops
     batch_size: int = 1  # frames handed to ``process`` at once (batched depth on CUDA)
-    sink_on_caller_thread: bool = False  # preview windows
+    sink_on_caller_thread: bool = False  # a sink that must run in the caller's thread (not with a display)
     poll: float = 0.05  # seconds between stop checks in every blocking wait
 
 
@@ -45,6 +49,7 @@ class PipelineStats:
     frames_processed: int = 0
     frames_out: int = 0
     dropped: int = 0
+    not_shown: int = 0  # results the display skipped because a newer one was ready
     stopped_early: bool = False  # a sink or stop() asked to stop before the source ended
     wall_seconds: float = 0.0
 
@@ -62,6 +67,32 @@ class _FirstError:
                 self.error = exc
 
 
+_EMPTY = object()  # nothing waiting in a _Newest slot
+
+
+class _Newest:
+    """A one-item slot: a put replaces the item not yet taken (newest wins); a take waits a bounded time."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: object = _EMPTY
+        self.replaced = 0
+
+    def put(self, item: object) -> None:
+        with self._cond:
+            if self._item is not _EMPTY:
+                self.replaced += 1
+            self._item = item
+            self._cond.notify()
+
+    def take(self, timeout: float) -> object:
+        with self._cond:
+            if self._item is _EMPTY:
+                self._cond.wait(timeout)
+            item, self._item = self._item, _EMPTY
+            return item
+
+
 class Pipeline(Generic[In, Out]):
     def __init__(
         self,
@@ -69,10 +100,14 @@ class Pipeline(Generic[In, Out]):
         process: Callable[[list[In]], list[Out]],
         sink: Callable[[Out], bool | None],
         settings: PipelineSettings = PipelineSettings(),
+        *,
+        display: Callable[[Out | None], bool | None] | None = None,
     ) -> None:
         self._source = source
         self._process = process
         self._sink = sink
+        self._display = display
+        self._newest: _Newest | None = _Newest() if display is not None else None
         self.settings = settings
         self.stats = PipelineStats()
         self._stop = threading.Event()
@@ -98,12 +133,15 @@ class Pipeline(Generic[In, Out]):
             threading.Thread(target=self._guard(self._read), name="vidbokeh-source", daemon=True),
             threading.Thread(target=self._guard(self._work), name="vidbokeh-process", daemon=True),
         ]
-        if not self.settings.sink_on_caller_thread:
+        sink_here = self.settings.sink_on_caller_thread and self._display is None
+        if not sink_here:
             threads.append(threading.Thread(target=self._guard(self._write), name="vidbokeh-sink", daemon=True))
         for t in threads:
             t.start()
         try:
-            if self.settings.sink_on_caller_thread:
+            if self._display is not None:
+                self._show(threads[-1])
+            elif sink_here:
                 self._guard(self._write)()
             else:
                 # Wait in short steps so that the caller's thread stays responsive to signals.
@@ -119,6 +157,8 @@ class Pipeline(Generic[In, Out]):
             for t in threads:
                 t.join()
             self.stats.wall_seconds = time.monotonic() - t0
+            if self._newest is not None:
+                self.stats.not_shown = self._newest.replaced
         if self._error.error is not None:
             raise self._error.error
         return self.stats
@@ -207,11 +247,26 @@ class Pipeline(Generic[In, Out]):
             item = self._get(self._out_q)
             if item is _END:
                 return
+            if self._newest is not None:
+                self._newest.put(item)
             keep_going = self._sink(item)
             self.stats.frames_out += 1
             if keep_going is False:
                 self.stats.stopped_early = True
                 self._stop.set()
+                return
+
+    def _show(self, sink_thread: threading.Thread) -> None:
+        """The display loop, in the caller's thread: the newest result, or None to keep a window alive."""
+        assert self._display is not None and self._newest is not None
+        while not self._stop.is_set():
+            item = self._newest.take(self.settings.poll)
+            if item is _EMPTY:
+                if not sink_thread.is_alive():
+                    return  # everything was written (or a thread failed: run() re-raises it)
+                item = None
+            if self._display(item) is False:
+                self.stop()
                 return
 
 

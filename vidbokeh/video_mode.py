@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -100,6 +101,7 @@ class _Outcome:
     latencies: list[float] = field(default_factory=list)
     last_time: float | None = None  # input time of the last frame written (seconds)
     largest_gap: float = 0.0  # largest step between consecutive input times (seconds): a sign of lost frames
+    depth_updates: int = 0  # frames whose depth was computed afresh (live: shown as a rate)
 
 
 def _process_fn(effect: Effect) -> Callable[[list], list]:
@@ -160,7 +162,8 @@ def run_file(
             sink.open()
             pipe = Pipeline(source, _process_fn(effect), write, PipelineSettings(queue_size=8, batch_size=batch))
             _run_and_settle(pipe, sink, outcome, report)
-            report.skipped, report.skipped_estimated = _lost_frames(source, outcome.largest_gap)
+            report.skipped, report.skipped_estimated = _lost_frames(source, outcome.largest_gap,
+                                                                    read_to_end=not report.interrupted)
             report.input_cut = bool(getattr(source, "truncated", False))
         if bar is not None:
             bar.total = bar.n  # the container's estimate may have been off by a frame
@@ -173,14 +176,18 @@ def run_file(
         effect.close()
 
 
-def _lost_frames(source, largest_gap: float) -> tuple[int, bool]:
+def _lost_frames(source, largest_gap: float, *, read_to_end: bool = True) -> tuple[int, bool]:
     """(input frames that could not be decoded, whether that is an estimate).
+
+    A run stopped early (Ctrl-C) never read the rest of the input: only the failures it saw count.
 
     Exact when the container announces its frame count. Otherwise (MKV/WebM, damaged headers) damage can
     swallow whole frames silently (the demuxer resyncs), so when there is a sign of loss (failed packets, an
     early end, a gap of several frame steps) the count is estimated as duration x frame rate - frames decoded.
     Without such a sign nothing is claimed: a healthy VFR clip's estimate is off by rounding only.
     """
+    if not read_to_end:
+        return source.skipped, False
     counted = max(source.skipped, source.missing or 0)
     info = source.info
     if info.frame_count or not info.expected_frames:
@@ -286,15 +293,12 @@ def _progress_bar(info, show: bool):
 # ----------------------------------------------------------------------------------------------- webcam
 
 class _LiveSinks:
-    """Fan-out to the preview window, the recording and the virtual camera; handles the keys."""
+    """Fan-out to the recording and the virtual camera (the sink thread); stops at --frames / --seconds."""
 
-    def __init__(self, job: CameraJob, effect: Effect, recorder, preview, virtual, outcome: _Outcome,
-                 deadline: float | None) -> None:
-        self.job, self.effect, self.recorder, self.preview, self.virtual = job, effect, recorder, preview, virtual
+    def __init__(self, job: CameraJob, recorder, virtual, outcome: _Outcome, deadline: float | None) -> None:
+        self.job, self.recorder, self.virtual = job, recorder, virtual
         self.outcome = outcome
         self.deadline = deadline
-        self._fps_t = time.monotonic()
-        self._fps = 0.0
 
     def __call__(self, item) -> bool:
         frame, result = item
@@ -307,23 +311,50 @@ class _LiveSinks:
         if self.virtual is not None:
             self.virtual.write(result.output, frame.pts, frame.time_base)
         now = time.monotonic()
-        latency = now - frame.capture_time
-        self.outcome.latencies.append(latency)
+        self.outcome.latencies.append(now - frame.capture_time)
         self.outcome.written += 1
-        dt = now - self._fps_t
-        self._fps_t = now
-        if dt > 0:
-            self._fps = 0.9 * self._fps + 0.1 / dt if self._fps else 1 / dt
-        if self.preview is not None:
-            key = self.preview.write(result.output, lines=(f"{self._fps:4.1f} fps  {latency * 1000:4.0f} ms",
-                                                           KEYS_HELP))
-            if key in (ord("q"), 27):
-                return False
-            self._handle_key(key)
+        if "depth" in result.timings:
+            self.outcome.depth_updates += 1
         if self.job.max_frames is not None and self.outcome.written >= self.job.max_frames:
             return False
         if self.deadline is not None and now >= self.deadline:
             return False
+        return True
+
+
+class _LiveWindow:
+    """The preview (the caller's thread): the newest frame with its rates and the keys; keys change the effect."""
+
+    def __init__(self, preview, effect: Effect, outcome: _Outcome) -> None:
+        self.preview, self.effect, self.outcome = preview, effect, outcome
+        self._samples: deque[tuple[float, int, int]] = deque()  # (time, frames written, depth updates)
+
+    def _rates(self, now: float) -> tuple[float, float]:
+        """(frames/s, depth updates/s) over about the last second."""
+        self._samples.append((now, self.outcome.written, self.outcome.depth_updates))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= 1.0:
+            self._samples.popleft()
+        t0, n0, d0 = self._samples[0]
+        span = now - t0
+        if span <= 0:
+            return 0.0, 0.0
+        return (self.outcome.written - n0) / span, (self.outcome.depth_updates - d0) / span
+
+    def __call__(self, item) -> bool:
+        if item is None:
+            key = self.preview.poll()
+        else:
+            frame, result = item
+            now = time.monotonic()
+            fps, depth_rate = self._rates(now)
+            status = f"{fps:4.1f} fps   latency {(now - frame.capture_time) * 1000:3.0f} ms"
+            if result.depth is not None:
+                status += f"   depth {depth_rate:4.1f}/s"
+            status += f"   blur x{self.effect.live.blur_scale:.2f}"
+            key = self.preview.write(result.output, lines=(status, KEYS_HELP))
+        if key in (ord("q"), 27):
+            return False
+        self._handle_key(key)
         return True
 
     def _handle_key(self, key: int) -> None:
@@ -376,9 +407,11 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
             raise OutputError("webcam: nothing to show or record (give --output, --virtual-camera, --frames or "
                               "--seconds with --no-preview)")
         deadline = time.monotonic() + job.max_seconds if job.max_seconds is not None else None
-        sinks = _LiveSinks(job, effect, recorder, preview, virtual, outcome, deadline)
-        pipe = Pipeline(source, _process_fn(effect), sinks,
-                        PipelineSettings(queue_size=2, live=True, sink_on_caller_thread=preview is not None))
+        sinks = _LiveSinks(job, recorder, virtual, outcome, deadline)
+        window = _LiveWindow(preview, effect, outcome) if preview is not None else None
+        # a device delivers on its own clock (newest frame wins); a graph or a clip is read like a file
+        pipe = Pipeline(source, _process_fn(effect), sinks, PipelineSettings(queue_size=2, live=source.live),
+                        display=window)
         if recorder is not None:
             _run_and_settle(pipe, recorder, outcome, report)
         else:

@@ -1,0 +1,189 @@
+"""The live preview in a real X server (Xvfb): the window opens, shows the frame at its size, obeys keys.
+
+Each test starts its own Xvfb (it picks a free display number itself: -displayfd) and stops it at the end.
+The CLI runs as a real process, found on screen with xdotool, photographed with xwd. Needs the Debian
+packages xvfb, xdotool, x11-apps and imagemagick (`.ci/run` installs them).
+"""
+from __future__ import annotations
+
+import io
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TOOLS = ("Xvfb", "xdotool", "xwd", "convert")
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in TOOLS),
+    reason="needs Xvfb, xdotool, xwd and convert (Debian: xvfb xdotool x11-apps imagemagick; see .ci/run)",
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = (512, 480)  # the source's frame size (width, height)
+SCREEN = (1280, 1024)
+#: a static test pattern with sharp edges: screenshots change only when the effect does
+SOURCE = f"smptebars=size={SIZE[0]}x{SIZE[1]}:rate=30"
+OVERLAY_ROWS = 90  # the text overlay (rates change every frame): left out of comparisons
+
+
+def wait_for(what: str, probe: Callable[[], object], timeout: float, proc: subprocess.Popen | None = None):
+    """Poll `probe` until it returns something other than None or False; fail after `timeout` s or if `proc`
+    exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None and found is not False and (not isinstance(found, str) or found):
+            return found
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"vidbokeh exited ({proc.returncode}) while waiting for {what}: {read_err(proc)}")
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def read_err(proc: subprocess.Popen) -> str:
+    """What the process wrote to stderr (tests set `proc.err_path`)."""
+    path = getattr(proc, "err_path", None)
+    return path.read_text(errors="replace") if path is not None else ""
+
+
+@pytest.fixture
+def xserver() -> Iterator[dict[str, str]]:
+    """A private Xvfb; yields the environment that points at it."""
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 30)
+        number = os.read(read_fd, 64).decode().strip() if ready else ""
+        if not number.isdigit():
+            pytest.fail("Xvfb did not start")
+        env = {**os.environ, "DISPLAY": f":{number}", "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "xcb"}
+        env.pop("WAYLAND_DISPLAY", None)
+        yield env
+    finally:
+        os.close(read_fd)
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def x(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=30)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def screenshot(env: dict[str, str], window: str) -> np.ndarray:
+    """The window's pixels (RGB), as the X server has them."""
+    xwd = subprocess.run(["xwd", "-silent", "-id", window], env=env, capture_output=True, timeout=30, check=True)
+    png = subprocess.run(["convert", "xwd:-", "png:-"], input=xwd.stdout, capture_output=True, timeout=30,
+                         check=True)
+    return np.asarray(Image.open(io.BytesIO(png.stdout)).convert("RGB"))
+
+
+def edge_energy(rgb: np.ndarray) -> float:
+    """Mean horizontal gradient below the overlay: falls as blur grows."""
+    grey = rgb[OVERLAY_ROWS:].astype(np.float32).mean(axis=2)
+    return float(np.abs(np.diff(grey, axis=1)).mean())
+
+
+def settled(env: dict[str, str], window: str, proc: subprocess.Popen, *, unlike: np.ndarray | None = None,
+            timeout: float = 60) -> np.ndarray:
+    """A screenshot that holds still (two in a row agree below the overlay), differing from `unlike` if given."""
+    previous: list[np.ndarray] = []
+
+    def probe():
+        shot = screenshot(env, window)
+        below = shot[OVERLAY_ROWS:].astype(np.int16)
+        stable = bool(previous) and previous[-1].shape == shot.shape \
+            and np.abs(below - previous[-1][OVERLAY_ROWS:]).mean() < 0.5
+        previous.append(shot)
+        if not stable or below.std() < 5:  # still changing, or no frame yet (an empty window)
+            return None
+        if unlike is not None and unlike.shape == shot.shape and np.abs(below - unlike[OVERLAY_ROWS:]).mean() < 2:
+            return None
+        return shot
+
+    return wait_for("the window to show a steady frame", probe, timeout, proc)
+
+
+def press(env: dict[str, str], window: str, keys: str) -> None:
+    for key in keys:
+        name = {"+": "plus", "-": "minus"}.get(key, key)
+        subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "--clearmodifiers", name], env=env,
+                       check=True, timeout=30)
+
+
+def reference_bars(env: dict[str, str]) -> np.ndarray:
+    """The source pattern itself (one frame of it), decoded the way vidbokeh decodes it."""
+    code = ("import sys, numpy as np; from vidbokeh.media.sources import CameraSource\n"
+            f"src = CameraSource({SOURCE!r}, 'lavfi').open(); frame = next(iter(src)); src.close()\n"
+            "sys.stdout.buffer.write(frame.rgb.tobytes())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60, check=True)
+    return np.frombuffer(out.stdout, np.uint8).reshape(SIZE[1], SIZE[0], 3)
+
+
+def test_live_window_shows_the_frame_at_its_size_and_obeys_keys(xserver, tmp_path):
+    env = xserver
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidbokeh", "webcam", "--input-format", "lavfi", "--device", SOURCE,
+             "--realtime", "--approach", "selfie"],
+            env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
+        )
+    proc.err_path = err_path  # for failure messages
+    try:
+        window = wait_for("the vidbokeh window", lambda: x(env, "xdotool", "search", "--name", "^vidbokeh$"),
+                          90, proc).split()[0]
+        first = settled(env, window, proc)
+
+        # the frame is there, at its size: one frame pixel per screen pixel
+        geometry = x(env, "xdotool", "getwindowgeometry", window)
+        assert f"Geometry: {SIZE[0]}x{SIZE[1]}" in geometry, geometry
+        assert first.shape[:2] == (SIZE[1], SIZE[0])
+        bars = reference_bars(env)
+        shown_cols = first[OVERLAY_ROWS:].astype(np.float32).mean(axis=(0, 2))
+        source_cols = bars[OVERLAY_ROWS:].astype(np.float32).mean(axis=(0, 2))
+        assert np.corrcoef(shown_cols, source_cols)[0, 1] > 0.9  # the bars, in place (blurred at their edges)
+        assert first[:OVERLAY_ROWS].mean() < bars[:OVERLAY_ROWS].mean()  # the overlay's darkened band
+
+        press(env, window, "---")  # less blur: sharper edges
+        sharper = settled(env, window, proc, unlike=first)
+        press(env, window, "++++++")  # more blur than at the start
+        blurrier = settled(env, window, proc, unlike=sharper)
+        assert edge_energy(sharper) > edge_energy(first) > edge_energy(blurrier)
+
+        press(env, window, "q")
+        wait_for("vidbokeh to quit", lambda: proc.poll() is not None, 60)
+        assert proc.returncode == 0, err_path.read_text()
+        assert "frames" in err_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_import_order_cannot_hang_the_window(xserver):
+    """PyAV loaded through vidbokeh (OpenCV first) leaves OpenCV's window working; av first is refused."""
+    opens = ("import vidbokeh.media.sources, vidbokeh.media.video_file, cv2\n"
+             "cv2.namedWindow('w'); cv2.waitKey(1); cv2.destroyAllWindows(); print('opened')")
+    done = subprocess.run([sys.executable, "-c", opens], env=xserver, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "opened" in done.stdout, done.stderr
+    refuses = ("import av, cv2\nfrom vidbokeh.errors import UsageError\nfrom vidbokeh.media.preview import PreviewSink\n"
+               "try:\n    PreviewSink().open()\nexcept UsageError as exc:\n    print(exc)")
+    done = subprocess.run([sys.executable, "-c", refuses], env=xserver, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "loaded PyAV before OpenCV" in done.stdout, done.stdout + done.stderr
