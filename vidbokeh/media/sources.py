@@ -17,7 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from vidbokeh.errors import InputError
+from vidbokeh.errors import InputError, UsageError
 from vidbokeh.media.probe import (
     demux_tolerant,
     VideoInfo,
@@ -73,10 +73,16 @@ def stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
 COLOR_FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
-def to_rgb(frame: av.VideoFrame, reformatter: VideoReformatter | None = None) -> np.ndarray:
-    """Any pixel format (8/10-bit YUV, full or limited range) -> uint8 RGB, per the frame's colour tags."""
+def to_rgb(frame: av.VideoFrame, reformatter: VideoReformatter | None = None,
+           size: tuple[int, int] | None = None) -> np.ndarray:
+    """Any pixel format (8/10-bit YUV, full or limited range) -> uint8 RGB, per the frame's colour tags.
+
+    `size` (width, height) scales the frame in the same pass.
+    """
     reformatter = reformatter or VideoReformatter()
-    return reformatter.reformat(frame, format="rgb24", interpolation=COLOR_FLAGS).to_ndarray()
+    width, height = size if size is not None else (None, None)
+    return reformatter.reformat(frame, format="rgb24", width=width, height=height,
+                                interpolation=COLOR_FLAGS).to_ndarray()
 
 
 class _DecodingSource:
@@ -96,6 +102,7 @@ class _DecodingSource:
         self.frames_read = 0
         self._closed = False
         self._reformatter = VideoReformatter()
+        self._coded_size: tuple[int, int] | None = None  # scale decoded frames to this (width, height)
 
     # -- lifecycle
     def __enter__(self):
@@ -183,7 +190,7 @@ class _DecodingSource:
                 pts = last_pts + 1
             last_pts = pts
             try:
-                rgb = to_rgb(vf, self._reformatter)
+                rgb = to_rgb(vf, self._reformatter, self._coded_size)
             except (av.FFmpegError, ValueError):
                 self.skipped += 1
                 continue
@@ -252,6 +259,12 @@ class CameraSource(_DecodingSource):
     `CameraSource("testsrc2=size=640x480:rate=30", input_format="lavfi")`.
     `CameraSource(path, realtime=True)` plays a file paced by its timestamps, as a camera would
     deliver it. A device that stops delivering ends iteration cleanly with `disconnected` set.
+
+    `live` says how to read it: a device (or a clip with `realtime`) delivers frames on its own clock
+    and waits for nobody, so the newest frame wins; a lavfi graph or a clip without `realtime` is read
+    like a file, every frame at the reader's pace. `size` is asked of the device and, where the source
+    delivers another size (a device that picked its nearest mode, a graph, a clip), frames are scaled to
+    it. `fps` is asked of devices only: a graph and a clip have their own rate, so it is refused there.
     """
 
     def __init__(
@@ -273,9 +286,16 @@ class CameraSource(_DecodingSource):
         self.input_format = input_format
         self.realtime = realtime
         self.disconnected = False
+        self.size = (int(size[0]), int(size[1])) if size is not None else None
+        self.source_size: tuple[int, int] | None = None  # what the source delivers (known after open)
         opts = dict(options or {})
-        if size is not None:
-            opts.setdefault("video_size", f"{int(size[0])}x{int(size[1])}")
+        device_like = input_format not in (None, "lavfi")
+        if fps is not None and not device_like:
+            what = ("a lavfi graph sets its own rate (rate=... in the graph)" if input_format == "lavfi"
+                    else "a video file plays at its own rate")
+            raise UsageError(f"--fps applies to camera devices; {what}")
+        if self.size is not None and device_like:
+            opts.setdefault("video_size", f"{self.size[0]}x{self.size[1]}")
         if fps is not None:
             opts.setdefault("framerate", str(fps))
         self.options = opts
@@ -314,7 +334,25 @@ class CameraSource(_DecodingSource):
             self.info = probe(self.device)  # a clip played as a camera: rotation, colour tags...
         else:
             self.info = info_from_container(self.device, self._container, self._stream, None)
+        self._apply_size()
         return self
+
+    @property
+    def live(self) -> bool:
+        """True for a device or a clip played in real time (newest frame wins), False for a graph or a clip."""
+        return self.realtime or self.input_format not in (None, "lavfi")
+
+    def _apply_size(self) -> None:
+        """Scale frames to the requested size where the source delivers another (info says the result)."""
+        info = self.info
+        assert info is not None
+        self.source_size = info.display_size
+        if self.size is None or self.size == info.display_size:
+            return
+        width, height = self.size
+        coded = (height, width) if info.rotation % 180 else (width, height)
+        self._coded_size = coded
+        self.info = replace(info, width=coded[0], height=coded[1])
 
     def _packets(self) -> Iterator[av.Packet]:
         yield from self._tolerant_packets(CAMERA_GONE_ERRORS)
