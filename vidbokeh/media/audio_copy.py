@@ -6,12 +6,11 @@ The input is opened a second time; packets are interleaved by time as video is w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import av
 
-from vidbokeh.media.probe import demux_tolerant, usable_audio_streams
+from vidbokeh.media.probe import VideoSource, demux_tolerant, open_input, usable_audio_streams
 from vidbokeh.media.sources import MAX_CONSECUTIVE_ERRORS
 
 #: Audio codecs that cannot be stream-copied without their codec setup data (extradata).
@@ -26,9 +25,9 @@ STREAM_METADATA_SKIP = frozenset({"encoder", "duration", "rotate", "number_of_fr
 class AudioCopier:
     """Copy (or, where the container needs it, re-encode) the input's audio into `output`."""
 
-    def __init__(self, source: Path, output: av.container.OutputContainer, webm: bool) -> None:
+    def __init__(self, source: VideoSource, output: av.container.OutputContainer, webm: bool) -> None:
         self.source = source
-        self._input = av.open(str(source), "r")
+        self._input = open_input(source)
         self._routes: dict[int, tuple[str, Any, Any]] = {}
         self.copied_packets = 0
         self.dropped_packets = 0

@@ -6,6 +6,7 @@ one clear line instead of midway through a run.
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -82,10 +83,28 @@ def check_input_file(path: Path) -> None:
         raise InputError(f"{path}: permission denied")
 
 
-def open_input(path: Path, **kwargs) -> av.container.InputContainer:
-    """av.open with PyAV errors turned into InputError naming the file."""
+#: A video given as a file path or as its encoded bytes (an upload, a blob from storage).
+VideoSource = str | os.PathLike[str] | bytes | bytearray | memoryview
+#: How a video given as bytes is named in messages and in VideoInfo.path.
+BYTES_NAME = "video data"
+
+
+def in_memory(source: object) -> bool:
+    return isinstance(source, (bytes, bytearray, memoryview))
+
+
+def open_input(source: VideoSource, **kwargs) -> av.container.InputContainer:
+    """av.open of a path or of bytes, with PyAV errors turned into InputError naming the input."""
+    if in_memory(source):
+        data = bytes(source)
+        if not data:
+            raise InputError(f"{BYTES_NAME}: empty")
+        path: object = BYTES_NAME
+        target: object = io.BytesIO(data)
+    else:
+        path = target = str(source)
     try:
-        return av.open(str(path), "r", **kwargs)
+        return av.open(target, "r", **kwargs)
     except FileNotFoundError as exc:
         raise InputNotFoundError(f"{path}: no such file") from exc
     except PermissionError as exc:
@@ -219,11 +238,13 @@ def info_from_container(path: str, container: av.container.InputContainer, strea
     )
 
 
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Describe a video file. Raises InputNotFoundError / InputError with one line naming it."""
-    p = Path(path)
-    check_input_file(p)
-    container = open_input(p)
+def probe(source: VideoSource) -> VideoInfo:
+    """Describe a video file, or a video held in memory as bytes. Raises InputNotFoundError / InputError
+    with one line naming it."""
+    p: str | Path = BYTES_NAME if in_memory(source) else Path(source)
+    if isinstance(p, Path):
+        check_input_file(p)
+    container = open_input(source)
     try:
         if not container.streams.video:
             if container.streams.audio:

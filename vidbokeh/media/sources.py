@@ -27,9 +27,11 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from vidbokeh.errors import InputError, UsageError
 from vidbokeh.media.probe import (
-    demux_tolerant,
     VideoInfo,
+    VideoSource,
     check_input_file,
+    demux_tolerant,
+    in_memory,
     info_from_container,
     open_input,
     probe,
@@ -218,19 +220,24 @@ class _DecodingSource:
 
 
 class FileSource(_DecodingSource):
-    """Decode a video file frame by frame (every decodable frame, in order, never dropped)."""
+    """Decode a video file, or a video held in memory as bytes, frame by frame (every decodable frame, in
+    order, never dropped)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, upright: bool = True, threads: bool = True) -> None:
+    def __init__(self, source: VideoSource, *, upright: bool = True, threads: bool = True) -> None:
         super().__init__(upright)
-        self.path = Path(path)
-        self.info = probe(self.path)  # typed errors before anything starts
+        self._data = bytes(source) if in_memory(source) else None
+        self.path = Path(source) if self._data is None else None  # None for bytes
+        self.info = probe(self._data if self._data is not None else self.path)  # typed errors before anything starts
         self._threads = threads
 
     def open(self) -> "FileSource":
         if self._container is not None:
             return self
-        check_input_file(self.path)
-        self._container = open_input(self.path)
+        if self._data is not None:
+            self._container = open_input(self._data)
+        else:
+            check_input_file(self.path)
+            self._container = open_input(self.path)
         self._stream = self._container.streams.video[0]
         if self._threads:
             self._stream.thread_type = "AUTO"

@@ -33,7 +33,7 @@ from vidbokeh.errors import InputError, OutputError, UsageError
 from vidbokeh.media.atomic import check_output_path, commit_temp, remove_quietly, temp_path_for
 from vidbokeh.media.audio_copy import STREAM_METADATA_SKIP, AudioCopier
 from vidbokeh.media.encoders import VIDEO_SUFFIXES, choose_pix_fmt, default_codec, encoder_available, encoder_options
-from vidbokeh.media.probe import MUXER_OWNED_KEYS, VideoInfo
+from vidbokeh.media.probe import BYTES_NAME, MUXER_OWNED_KEYS, VideoInfo, VideoSource, in_memory
 from vidbokeh.media.sources import COLOR_FLAGS, stored
 
 
@@ -52,7 +52,7 @@ class VideoFileSink:
         codec: str | None = None,
         crf: int = 18,
         preset: str = "veryfast",
-        audio_from: str | os.PathLike[str] | None = None,
+        audio_from: VideoSource | None = None,
         overwrite: bool = False,
         prefer_nvenc: bool = False,
         frames_upright: bool = True,
@@ -61,7 +61,7 @@ class VideoFileSink:
     ) -> None:
         self.path = Path(out_path)
         self.info = info
-        sources = [*inputs, *([audio_from] if audio_from else []),
+        sources = [*inputs, *([audio_from] if audio_from is not None and not in_memory(audio_from) else []),
                    *([info.path] if info.path and Path(info.path).exists() else [])]
         check_output_path(self.path, inputs=sources, overwrite=overwrite, suffixes=VIDEO_SUFFIXES)
         self.overwrite = overwrite
@@ -72,7 +72,7 @@ class VideoFileSink:
         self._pts_origin: int | None = None
         if start_at_zero and audio_from:
             raise UsageError("start_at_zero is for camera recordings; it would desynchronise copied audio")
-        self.audio_from = Path(audio_from) if audio_from else None
+        self.audio_from = audio_from if audio_from is None or in_memory(audio_from) else Path(audio_from)
         self.crf = crf
         self.preset = preset
         self.note: str | None = None  # one line for the user about a choice made (encoder fallback...)
@@ -141,7 +141,8 @@ class VideoFileSink:
                 try:
                     self._audio = AudioCopier(self.audio_from, self._container, self.path.suffix.lower() == ".webm")
                 except (av.FFmpegError, OSError) as exc:
-                    raise InputError(f"{self.audio_from}: cannot read its audio: {exc}") from exc
+                    name = BYTES_NAME if in_memory(self.audio_from) else self.audio_from
+                    raise InputError(f"{name}: cannot read its audio: {exc}") from exc
         except BaseException:
             self._state = "failed"
             self._discard()
