@@ -102,11 +102,14 @@ def edge_energy(rgb: np.ndarray) -> float:
 
 def settled(env: dict[str, str], window: str, proc: subprocess.Popen, *, unlike: np.ndarray | None = None,
             timeout: float = 60) -> np.ndarray:
-    """A screenshot that holds still (two in a row agree below the overlay), differing from `unlike` if given."""
+    """A screenshot at the frame's size that holds still (two in a row agree below the overlay), differing
+    from `unlike` if given."""
     previous: list[np.ndarray] = []
 
     def probe():
         shot = screenshot(env, window)
+        if shot.shape[:2] != (SIZE[1], SIZE[0]):
+            return None  # the window is not at the frame's size (yet): a window manager may take a moment
         below = shot[OVERLAY_ROWS:].astype(np.int16)
         stable = bool(previous) and previous[-1].shape == shot.shape \
             and np.abs(below - previous[-1][OVERLAY_ROWS:]).mean() < 0.5

@@ -396,7 +396,7 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
         if job.preview:
             from .media.preview import PreviewSink
 
-            preview = (preview_factory or PreviewSink)("vidbokeh").open()
+            preview = (preview_factory or PreviewSink)("vidbokeh").open(info.display_size)
         if job.virtual_camera:
             from .media.virtual_camera import VirtualCameraSink
 

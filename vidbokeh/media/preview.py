@@ -37,7 +37,8 @@ class PreviewSink:
         self.shown_size: tuple[int, int] | None = None  # (width, height) of the image in the window
         self.frames_shown = 0
 
-    def open(self) -> "PreviewSink":
+    def open(self, size: tuple[int, int] | None = None) -> "PreviewSink":
+        """Open the window; at `size` (the frames' width, height, fitted to the screen) when known."""
         if self._open:
             return self
         if self._gui is None and av_loaded_before_cv2():
@@ -60,7 +61,20 @@ class PreviewSink:
         except Exception as exc:
             raise UsageError(f"cannot open the preview window: {exc}; use --no-preview") from exc
         self._open = True
+        if size is not None:
+            self._size_window(size)
         return self
+
+    def _size_window(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        """Size the window for frames of `frame_size`; returns the size the image is shown at."""
+        size = fit_to_screen(frame_size, self._screen)
+        if size != self.shown_size:
+            self.shown_size = size
+            try:
+                self._gui.resizeWindow(self.title, *size)
+            except Exception:  # a window that cannot be sized still shows the frame
+                pass
+        return size
 
     def __enter__(self) -> "PreviewSink":
         return self.open()
@@ -75,13 +89,7 @@ class PreviewSink:
             self.open()
         gui = self._gui
         height, width = rgb.shape[:2]
-        size = fit_to_screen((width, height), self._screen)
-        if size != self.shown_size:
-            self.shown_size = size
-            try:
-                gui.resizeWindow(self.title, *size)
-            except Exception:  # a window that cannot be sized still shows the frame
-                pass
+        size = self._size_window((width, height))
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         if size != (width, height):
             bgr = gui.resize(bgr, size, interpolation=getattr(gui, "INTER_AREA", 3))
