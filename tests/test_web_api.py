@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -47,10 +48,14 @@ def test_the_page_and_its_assets_come_from_the_app_with_no_outside_url(make_clie
     client = make_client()
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    for asset in ("/static/studio.js", "/static/studio.css"):
-        response = client.get(asset)
+    from vidbokeh.web.app import STATIC
+
+    assets = sorted(p.name for p in STATIC.iterdir())
+    assert "studio.js" in assets and "studio.css" in assets
+    for asset in assets:
+        response = client.get(f"/static/{asset}")
         assert response.status_code == 200
-        assert "://" not in response.text.replace("${scheme}://", "")  # no CDN, no remote font
+        assert not re.search(r"(https?|wss?):?//[A-Za-z0-9]", response.text), asset  # no CDN, no remote font
     assert "://" not in page.text
     assert "vidbokeh_session=" in page.headers["set-cookie"] and "HttpOnly" in page.headers["set-cookie"]
 
@@ -315,3 +320,26 @@ def test_a_missing_work_folder_is_one_line(tmp_path):
 
     with pytest.raises(UsageError, match="work folder .* does not exist"):
         create_app(ServerSettings(work_dir=tmp_path / "nope"))
+
+
+def test_finished_jobs_and_idle_sessions_are_removed_after_their_time_limits(make_client, portrait, tmp_path):
+    from media_factory import make_clip
+
+    client = make_client(job_ttl_s=0.05, session_ttl_s=3600)
+    clip = make_clip(tmp_path / "clip.mp4", width=96, height=64, frames=4)
+    job_id = client.post("/api/jobs", files={"video": ("clip.mp4", clip.read_bytes())},
+                         data={"settings": json.dumps({"approach": "selfie"})}).json()["id"]
+    assert _wait_for_job(client, job_id, ("done", "failed"))["state"] == "done"
+    session = next(iter(client.app.state.sessions.all()))
+    job_folder = session.jobs[job_id].folder
+    assert job_folder.is_dir()
+    deadline = time.monotonic() + 10
+    while not client.app.state.jobs.expire(client.app.state.sessions.all()):  # what the periodic sweep calls
+        assert time.monotonic() < deadline
+        time.sleep(0.02)  # polling until the time limit has passed
+    assert client.get(f"/api/jobs/{job_id}").status_code == 404 and not job_folder.exists()
+
+    client.post("/api/photos", files={"image": ("p.jpg", portrait.read_bytes())})
+    store = client.app.state.sessions
+    assert store.expire_idle(now=time.monotonic() + 7200) == 1  # idle past the limit: closed, folder gone
+    assert not session.folder.exists() and store.all() == []

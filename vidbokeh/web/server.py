@@ -29,6 +29,14 @@ def _bind(config: ServerSettings) -> socket.socket:
     return sock
 
 
+def exposure_warning(config: ServerSettings) -> str | None:
+    """The warning for a server reachable from other machines (None on loopback)."""
+    if config.loopback:
+        return None
+    return (f"listening on {config.host}, reachable from other machines: anyone who can reach it can use the "
+            "studio and change its presets")
+
+
 def url_of(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
@@ -43,9 +51,9 @@ def run_server(config: ServerSettings, *, announce=None) -> int:
     sock = _bind(config)
     port = sock.getsockname()[1]
     url = url_of(config.host, port)
-    if not config.loopback:
-        log.warning("listening on %s, reachable from other machines: anyone who can reach it can use the "
-                    "studio and its presets", config.host)
+    warning = exposure_warning(config)
+    if warning:
+        log.warning("%s", warning)
     app = build_app(config)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=_GRACE_S,
                                            ws_max_size=16 * 1024 * 1024, lifespan="on"))
