@@ -122,8 +122,9 @@ def test_settings_validate_themselves() -> None:
 
 
 def test_merge_faces_and_body_crop() -> None:
-    a, b = Face(10, 10, 50, 50, 0.9), Face(12, 12, 52, 52, 0.6)
+    a, b, c = Face(10, 10, 50, 50, 0.9), Face(12, 12, 52, 52, 0.6), Face(100, 10, 140, 50, 0.7)
     assert merge_faces([b, a]) == [a]
+    assert merge_faces([b], [a, c]) == [b, c]  # the first detector's box wins, whatever the scores
     x0, y0, x1, y1 = body_crop(Face(400, 100, 420, 120, 0.8), 854, 480, 10.0)
     assert x1 - x0 == y1 - y0 == 200 and x0 <= 400 and x1 >= 420 and y0 <= 100
 
@@ -165,3 +166,38 @@ def test_drawn_body_follows_a_real_person(finder, samples_dir) -> None:
         drawn = subject_person_map(gt.shape, np.zeros(gt.shape, np.float32), [bare], [True]) > 0.5
         assert (drawn & gt).sum() / gt.sum() > 0.6, stem  # most of the person
         assert (drawn & gt).sum() / drawn.sum() > 0.6, stem  # mostly the person
+
+
+def _portrait(samples_dir: Path, name: str, height: int) -> np.ndarray:
+    rgb = _rgb(samples_dir / "images" / name)
+    return cv2.resize(rgb, (round(rgb.shape[1] * height / rgb.shape[0]), height), interpolation=cv2.INTER_AREA)
+
+
+def test_two_people_side_by_side_are_both_subjects(samples_dir) -> None:
+    """A group of two at somewhat different scales (their heads 225 and 127 px): both kept sharp."""
+    from vidbokeh.engine import Effect, EffectSettings
+
+    left = _portrait(samples_dir, "obama_official_portrait.jpg", 900)
+    right = _portrait(samples_dir, "biden_official_portrait.jpg", 900)
+    rgb = np.ascontiguousarray(np.hstack([left, right]))
+    with Effect(EffectSettings(approach="selfie"), log=lambda msg: None) as effect:
+        result = effect.process(rgb)
+    x = left.shape[1]
+    assert len(result.faces) == 2
+    assert result.protect[300:700, x + 120:x + 330].mean() > 0.9  # the second man's chest and arms
+    assert result.protect[300:700, 150:550].mean() > 0.9
+
+
+def test_a_small_person_far_behind_is_blurred(samples_dir) -> None:
+    """The same man, near and (at a quarter of the scale) far behind: only the near one stays sharp."""
+    from vidbokeh.engine import Effect, EffectSettings
+
+    near = _portrait(samples_dir, "obama_official_portrait.jpg", 900)
+    far = cv2.resize(near, (near.shape[1] // 4, near.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    rgb = np.hstack([near, np.full((900, 500, 3), 120, np.uint8)])
+    x, y = near.shape[1] + 150, 100
+    rgb[y:y + far.shape[0], x:x + far.shape[1]] = far
+    with Effect(EffectSettings(approach="selfie"), log=lambda msg: None) as effect:
+        result = effect.process(np.ascontiguousarray(rgb))
+    assert result.protect[300:700, 150:550].mean() > 0.9
+    assert result.protect[y:y + far.shape[0], x:x + far.shape[1]].max() < 0.1

@@ -36,7 +36,7 @@ class PeopleSettings:
     min_pose_score: float = 0.5
     min_face_score: float = 0.5  # full-range face detector
     max_face_crops: int = 2  # faces without a pose that get a pose run on their own crop (~40 ms each)
-    crop_min_ratio: float = 0.55  # ... only faces at least this x the largest person's head unit (could be subjects)
+    crop_min_ratio: float = 0.45  # ... only faces at least this x the largest person's head unit (could be subjects)
     crop_heads: float = 10.0  # side of a face's body crop, in face heights
     visible: float = 0.5  # landmark visibility that counts as seen
 
@@ -125,7 +125,7 @@ class PeopleFinder:
             raise RuntimeError("PeopleFinder is closed")
         image = as_rgb_uint8(rgb)
         h, w = image.shape[:2]
-        all_faces = merge_faces([*faces, *self._faces.detect(image)])
+        all_faces = merge_faces(self._faces.detect(image), faces)
         people = self._poses(image, (0, 0, w, h))
         largest = max([p.unit for p in people] + [face_unit(f) for f in all_faces] + [0.0])
         crops = 0
@@ -145,8 +145,8 @@ class PeopleFinder:
         for i, person in enumerate(people):
             if person.face is None:
                 match = next((f for f in all_faces if _face_belongs(f, person)), None)
-                if match is not None:
-                    people[i] = Person(box=person.box, unit=max(person.unit, face_unit(match)), source=person.source,
+                if match is not None:  # a face box measures every face alike: the unit to compare people in
+                    people[i] = Person(box=person.box, unit=face_unit(match), source=person.source,
                                        landmarks=person.landmarks, mask=person.mask, mask_box=person.mask_box,
                                        face=match)
         return people, all_faces
@@ -202,12 +202,17 @@ def face_unit(face: Face) -> float:
     return max(face.height, face.width)
 
 
-def merge_faces(faces: Sequence[Face]) -> list[Face]:
-    """The faces with duplicates (boxes overlapping by more than a third) merged, best score kept."""
+def merge_faces(primary: Sequence[Face], secondary: Sequence[Face] = ()) -> list[Face]:
+    """``primary`` (duplicates merged, best score kept), then the faces of ``secondary`` none of them covers
+    (boxes overlapping by more than a third are one face). The full-range detector's boxes come first: one
+    detector measures every face it finds alike, so their sizes compare."""
     kept: list[Face] = []
-    for face in sorted(faces, key=lambda f: -f.score):
-        if all(_iou(face, k) < 0.33 for k in kept):
-            kept.append(face)
+    for group in (primary, secondary):
+        fresh = []
+        for face in sorted(group, key=lambda f: -f.score):
+            if all(_iou(face, k) < 0.33 for k in kept + fresh):
+                fresh.append(face)
+        kept += fresh
     return kept
 
 

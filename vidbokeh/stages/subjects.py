@@ -6,10 +6,11 @@ nearer); without depth, those whose scale (head unit) is comparable to the main 
 behind is smaller (or farther) and stays out.
 
 The person map (what ``masks.build_protection_mask`` turns into sharpness) is then: the segmenter's
-probability less the regions of the people who are not subjects (their pose masks, or the head and chest
-their face implies; a subject's body zone always wins); each subject's own pose mask; and the drawn body of a
-subject that no map covered. What the segmenter sees and no detector explains (a person seen from behind, a
-backlit silhouette) stays: blurring a person is worse than keeping something sharp.
+probability less the regions of the people who are not subjects (the connected regions of the map holding
+their landmarks or face, and their own pose masks; a subject's body zone always wins); each subject's own pose
+mask; and the drawn body of a subject that no map covered. What the segmenter sees and no detector explains
+(a person seen from behind, a backlit silhouette) stays when it is large enough to be a person at the
+subjects' scale: blurring a person is worse than keeping something sharp.
 """
 from __future__ import annotations
 
@@ -29,17 +30,23 @@ BODY_HEADS = 7.5  # a standing person is about this many head units tall
 
 @dataclass(frozen=True)
 class SubjectSettings:
-    scale_ratio: float = 0.55  # without depth: a subject's head unit is at least this x the main subject's
+    # without depth: a subject's head unit is at least this x the main subject's (lenient: a person blurred away
+    # is worse than a far one kept sharp; a crowd far behind is at a third of the scale or less)
+    scale_ratio: float = 0.45
     depth_tolerance: float = 0.12  # with depth: within this share of the frame's depth range of the main subject
     zone_heads: float = 1.0  # a subject's body zone: this many head units around its body
     missed_below: float = 0.35  # a subject whose drawn body the maps cover less than this gets the drawn body
+    blob_threshold: float = 0.3  # a person's region of the segmenter's map: connected pixels above this
+    lone_min_heads: float = 1.5  # a region no one explains is kept when at least this many subject heads tall
+    region_side: int = 320  # regions of the person map are told apart on a copy no longer than this (speed)
     visible: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.scale_ratio <= 1.0 or not 0.0 < self.depth_tolerance <= 1.0:
             raise UsageError("scale_ratio and depth_tolerance must be in (0, 1]")
-        if self.zone_heads < 0 or not 0.0 <= self.missed_below <= 1.0:
-            raise UsageError("zone_heads must be >= 0, missed_below in [0, 1]")
+        if self.zone_heads < 0 or self.lone_min_heads < 0 or not 0.0 <= self.missed_below <= 1.0 \
+                or self.region_side < 16:
+            raise UsageError("zone_heads and lone_min_heads must be >= 0, missed_below in [0, 1], region_side >= 16")
 
 
 def prominence(person: Person, shape: tuple[int, ...]) -> float:
@@ -101,22 +108,68 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
             np.maximum(own, body.astype(np.float32) * np.float32(1.0 / 255.0), out=own)
     if person_prob is None:
         return own
-    if others:
-        # the others' own regions (their pose masks, else the shape their face implies), except where a
-        # subject's body zone reaches: a subject wins where the two overlap
-        drop = np.zeros((h, w), np.float32)
-        for person in others:
-            if person.mask is not None:
-                np.maximum(drop, _paste(person.mask, person.mask_box, (h, w)), out=drop)
-            else:
-                region = np.zeros((h, w), np.uint8)
-                _draw_shape(region, person)
-                np.maximum(drop, region.astype(np.float32) * np.float32(1.0 / 255.0), out=drop)
-        zone = np.zeros((h, w), np.uint8)
-        for person in subjects:
-            _draw_region(zone, person, grow=settings.zone_heads)
-        drop[zone > 0] = 0.0
-        person_prob = person_prob * (1.0 - drop)
+    # each other person's region of the segmenter's map (the connected regions holding its landmarks or face, and
+    # its own pose mask) leaves it whole, so nobody is left half sharp; so does a region no one explains that is
+    # too small for a person at the subjects' scale (a far figure, a small object); where a subject's body zone
+    # reaches into such a region, the subject keeps it
+    # regions are told apart on a copy no longer than ``region_side`` px (whole regions are dropped, so their
+    # outline needs no more); the drop is brought back to full size a pixel wider and cut by the subjects' zones
+    scale = min(1.0, settings.region_side / max(h, w))
+    small_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small_prob = person_prob if scale == 1.0 else cv2.resize(person_prob, small_size, interpolation=cv2.INTER_AREA)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (small_prob > settings.blob_threshold).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.maximum(person_prob, own)
+    zone = np.zeros((h, w), np.uint8)
+    for person in subjects:
+        _draw_region(zone, person, grow=settings.zone_heads)
+    small_zone = zone if scale == 1.0 else cv2.resize(zone, small_size, interpolation=cv2.INTER_NEAREST)
+    in_zone = np.zeros(count, bool)
+    in_zone[labels[small_zone > 0]] = True
+    hit = np.zeros(count, bool)
+    for person in others:
+        pts = np.round(person.visible_points(settings.visible) * scale).astype(int)
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < small_size[0]) & (pts[:, 1] >= 0) & (pts[:, 1] < small_size[1])
+        hit[labels[pts[inside, 1], pts[inside, 0]]] = True
+    tall = stats[:, cv2.CC_STAT_HEIGHT] / scale
+    hit |= (tall < settings.lone_min_heads * max(p.unit for p in subjects)) & ~in_zone
+    hit[0] = False
+    drop = np.zeros((h, w), bool)
+    if hit.any():
+        small_drop = hit[labels].astype(np.uint8)
+        if scale < 1.0:
+            small_drop = cv2.resize(cv2.dilate(small_drop, np.ones((3, 3), np.uint8)), (w, h),
+                                    interpolation=cv2.INTER_NEAREST)
+        drop = small_drop > 0
+    for person in others:
+        if person.mask is not None:
+            drop |= _paste(person.mask, person.mask_box, (h, w)) > 0.5
+    drop &= zone == 0
+    if drop.any():
+        person_prob = np.where(drop, np.float32(0.0), person_prob)
+    return np.maximum(person_prob, own)
+    zone = np.zeros((h, w), np.uint8)
+    for person in subjects:
+        _draw_region(zone, person, grow=settings.zone_heads)
+    in_zone = np.zeros(count, bool)
+    in_zone[np.unique(labels[zone > 0])] = True
+    hit = np.zeros(count, bool)
+    drop = np.zeros((h, w), bool)
+    for person in others:
+        pts = np.round(person.visible_points(settings.visible)).astype(int)
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+        hit[labels[pts[inside, 1], pts[inside, 0]]] = True
+        if person.mask is not None:
+            drop |= _paste(person.mask, person.mask_box, (h, w)) > 0.5
+    small = stats[:, cv2.CC_STAT_HEIGHT] < settings.lone_min_heads * max(p.unit for p in subjects)
+    hit |= small & ~in_zone
+    hit[0] = False
+    if hit.any():
+        drop |= hit[labels]
+    drop &= zone == 0
+    if drop.any():
+        person_prob = np.where(drop, np.float32(0.0), person_prob)
     return np.maximum(person_prob, own)
 
 
