@@ -135,6 +135,11 @@ def test_hosts_and_origins_that_are_not_this_server_are_refused(make_client, por
                            headers={"origin": "http://evil.example"})
     assert response.status_code == 403 and "cross-origin" in _error(response)
     assert client.delete("/api/presets/x", headers={"origin": "null"}).status_code == 403
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect):  # another site's page may not drive the camera socket
+        with client.websocket_connect("ws://127.0.0.1:8000/api/live", headers={"origin": "http://evil.example"}) as ws:
+            ws.receive_json()
 
 
 def test_no_path_traversal_through_static_files_or_names(make_client, portrait):
@@ -302,6 +307,12 @@ def test_live_socket_answers_each_frame_with_a_processed_frame(make_client, port
         ws.send_bytes(b"not a picture")
         error = ws.receive_json()
         assert error["type"] == "error" and "not a JPEG or PNG" in error["error"]
+    huge = cv2.imencode(".jpg", np.zeros((4100, 4100, 3), np.uint8))[1].tobytes()  # small file, huge picture
+    with client.websocket_connect("ws://127.0.0.1:8000/api/live") as ws:
+        ws.send_json({"type": "start", "settings": {"approach": "selfie"}})
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_bytes(huge)
+        assert "at most 4096 pixels a side" in ws.receive_json()["error"]
 
 
 def test_shutdown_removes_every_temporary_file(make_client, portrait, tmp_path):

@@ -22,6 +22,7 @@ from ..errors import VidbokehError
 
 log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 8 * 1024 * 1024
+MAX_FRAME_SIDE = 4096  # a camera frame larger than this is refused before it is decoded
 _JPEG_QUALITY = 80
 
 
@@ -32,10 +33,28 @@ def _decode(data: bytes) -> np.ndarray:
 
     if len(data) > MAX_FRAME_BYTES:
         raise InputError(f"frame too large ({len(data)} bytes; at most {MAX_FRAME_BYTES})")
+    size = _frame_size(data)
+    if size is None:
+        raise InputError("a frame that is not a JPEG or PNG image")
+    if max(size) > MAX_FRAME_SIDE:
+        raise InputError(f"frame too large ({size[0]}x{size[1]}; at most {MAX_FRAME_SIDE} pixels a side)")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError("a frame that is not a JPEG or PNG image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _frame_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG or PNG header, without decoding the pixels."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size if img.format in ("JPEG", "PNG") else None
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
 
 
 def _encode(rgb: np.ndarray) -> bytes:
