@@ -4,7 +4,6 @@ at. Every wait polls a condition of the page; none is a fixed sleep."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np

@@ -9,6 +9,7 @@ flight, so the server never queues frames and the latency stays one round trip. 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import presets_file
-from ..errors import VidbokehError
+from ..errors import UsageError, VidbokehError
 
 log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 8 * 1024 * 1024
@@ -73,7 +74,7 @@ def _controls(message: dict):
         blur = float(message.get("blur_scale", 1.0))
         offset = float(message.get("focus_offset", 0.0))
     except (TypeError, ValueError):
-        raise presets_file.UsageError("controls: blur_scale and focus_offset must be numbers") from None
+        raise UsageError("controls: blur_scale and focus_offset must be numbers") from None
     return LiveControls(blur_scale=min(4.0, max(0.0, blur)), focus_offset=min(1.0, max(-1.0, offset)))
 
 
@@ -84,12 +85,10 @@ async def live_socket(ws: WebSocket) -> None:
     try:
         start = await ws.receive_json()
         if not isinstance(start, dict) or start.get("type") != "start":
-            raise presets_file.UsageError('the first message must be {"type": "start", "settings": {...}}')
+            raise UsageError('the first message must be {"type": "start", "settings": {...}}')
         values = start.get("settings") or {}
         if not isinstance(values, dict):
-            raise presets_file.UsageError("settings must be a JSON object")
-        import dataclasses
-
+            raise UsageError("settings must be a JSON object")
         settings = presets_file.settings_from_values(values, base=dataclasses.replace(studio.base, video=True))
         session = await run_in_threadpool(studio.open_live, settings)
         await ws.send_json({"type": "ready", "approach": session.approach})

@@ -2,6 +2,7 @@
 re-render on every slider change from the cached analysis, maps on demand, full-resolution download)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -36,8 +37,6 @@ async def settings_from_body(request: Request, *, video: bool = False) -> Effect
 
 
 def settings_from_values(request: Request, values: dict, *, text: bool = False, video: bool = False) -> EffectSettings:
-    import dataclasses
-
     base = request.app.state.studio.base
     if video:
         base = dataclasses.replace(base, video=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 
 from ..errors import UsageError
 from .config import ServerSettings
