@@ -8,7 +8,7 @@ from __future__ import annotations
 import av
 import pytest
 
-from vidbokeh.engine import Effect, EffectSettings
+from vidbokeh.engine import EffectSettings, VideoSession, load_models
 from vidbokeh.flicker import FlickerMeter
 
 
@@ -20,11 +20,11 @@ def frames(samples_dir):
 
 def _flicker(frames, weights, smoothing):
     meter = FlickerMeter()
-    settings = EffectSettings(approach="depth_anything", weights=weights, video=True, smoothing=smoothing,
-                              depth_size=112)
-    with Effect(settings) as effect:
+    settings = EffectSettings(approach="depth_anything", weights=weights, smoothing=smoothing, depth_size=112)
+    with load_models(settings, "video") as models:
+        session = VideoSession(models)
         for i, frame in enumerate(frames):
-            meter.add(frame, effect.process(frame, i / 30).output)
+            meter.add(frame, session.process(frame, i / 30).output)
     return meter.ratio
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vidbokeh.engine import Effect, EffectSettings
+from vidbokeh.engine import EffectSettings, load_models, render_still
 from vidbokeh.quality import QualityFigures, evaluate
 
 
@@ -23,11 +23,11 @@ def figures(samples_dir: Path) -> list[QualityFigures]:
     images = sorted((folder / "images").glob("*.jpg"))
     assert len(images) == 9
     out = []
-    with Effect(EffectSettings(approach="selfie")) as effect:
+    with load_models(EffectSettings(approach="selfie")) as models:
         for path in images:
             rgb = np.asarray(Image.open(path).convert("RGB"))
             gt = np.asarray(Image.open(folder / "masks" / f"{path.stem}.png").convert("L")) > 127
-            out.append(evaluate(rgb, effect.process(rgb).output, gt))
+            out.append(evaluate(rgb, render_still(models, rgb).output, gt))
     return out
 
 

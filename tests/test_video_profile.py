@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from vidbokeh.engine import Effect, EffectSettings, VideoProfile
+from vidbokeh.engine import EffectSettings, VideoProfile, VideoSession, load_models, render_still
+from vidbokeh.engine.stage_settings import stage_settings
 from vidbokeh.errors import UsageError
 from vidbokeh.stages import assets
 from vidbokeh.stages.bokeh import BokehSettings, render_uniform
@@ -47,17 +49,18 @@ def _iou(a, b) -> float:
 
 
 def test_video_mode_detects_faces_every_nth_frame_and_reuses_the_boxes(frame: np.ndarray) -> None:
-    settings = EffectSettings(approach="selfie", video=True, video_profile=VideoProfile(face_every=3))
-    with Effect(settings, progress=False) as effect:
+    settings = EffectSettings(approach="selfie", video_profile=VideoProfile(face_every=3))
+    with load_models(settings, "video", progress=False) as models:
         calls = []
-        detect = effect._faces.detect
+        detect = models.faces.detect
 
         def counting(rgb, ts=None):
             calls.append(rgb.shape)
             return detect(rgb, ts)
 
-        effect._faces.detect = counting
-        results = [effect.process(frame, i / 30.0) for i in range(7)]
+        models.faces.detect = counting
+        session = VideoSession(models)
+        results = [session.process(frame, i / 30.0) for i in range(7)]
     assert len(calls) == 3  # frames 0, 3 and 6
     assert all(shape == (360, 640, 3) for shape in calls)  # on the working copy
     assert results[0].faces and results[1].faces == results[0].faces and results[2].faces == results[0].faces
@@ -69,8 +72,8 @@ def test_video_mode_detects_faces_every_nth_frame_and_reuses_the_boxes(frame: np
 
 
 def test_video_mode_mask_is_full_size_and_the_subject_exact(frame: np.ndarray) -> None:
-    with Effect(EffectSettings(approach="selfie", video=True), progress=False) as effect:
-        result = effect.process(frame, 0.0)
+    with load_models(EffectSettings(approach="selfie"), "video", progress=False) as models:
+        result = VideoSession(models).process(frame, 0.0)
     assert result.protect.shape == frame.shape[:2] and result.output.shape == frame.shape
     face = result.faces[0]
     cx, cy = (int(v) for v in face.center)
@@ -86,14 +89,15 @@ def test_video_mode_mask_is_full_size_and_the_subject_exact(frame: np.ndarray) -
 
 
 def test_stills_keep_the_full_quality_stages(frame: np.ndarray) -> None:
-    with Effect(EffectSettings(approach="selfie"), progress=False) as effect:
-        assert effect._segmenter.settings.tile and effect._segmenter.settings.refine
-        assert effect.mask_settings.guided_max_side == 640
+    settings = EffectSettings(approach="selfie")
+    assert stage_settings(settings).mask.guided_max_side == 640
+    with load_models(settings, "image", progress=False) as models:
+        assert models.segmenter.settings.tile and models.segmenter.settings.refine
         calls = []
-        detect = effect._faces.detect
-        effect._faces.detect = lambda rgb, ts=None: calls.append(rgb.shape) or detect(rgb, ts)
+        detect = models.faces.detect
+        models.faces.detect = lambda rgb, ts=None: calls.append(rgb.shape) or detect(rgb, ts)
         for _ in range(2):
-            effect.process(frame)
+            render_still(models, frame, settings)
     assert calls == [frame.shape, frame.shape]  # every picture, at full size
 
 
@@ -198,13 +202,12 @@ def test_video_depth_on_cpu_uses_the_capped_threads(synthetic_weights) -> None:
     try:
         torch.set_num_threads(2)
         settings = EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu",
-                                  video=True, video_profile=VideoProfile(cpu_depth_threads=1))
-        with Effect(settings, progress=False) as effect:
-            assert effect.device == "cpu"
+                                  video_profile=VideoProfile(cpu_depth_threads=1))
+        with load_models(settings, "video", progress=False) as models:
+            assert models.device == "cpu"
             assert torch.get_num_threads() == 1
         torch.set_num_threads(2)
-        with Effect(EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu"),
-                    progress=False):
+        with load_models(settings, "image", progress=False):
             assert torch.get_num_threads() == 2  # stills keep every thread
     finally:
         torch.set_num_threads(before)
@@ -214,10 +217,9 @@ def test_video_depth_size_is_reduced_more_on_a_cpu(synthetic_weights) -> None:
     from vidbokeh.engine import VIDEO_DEPTH_SIZE, VIDEO_DEPTH_SIZE_CPU
 
     weights = synthetic_weights("dav2_vits")
-    with Effect(EffectSettings(approach="depth_anything", weights=weights, device="cpu", video=True),
-                progress=False) as effect:
-        assert effect.depth_size == VIDEO_DEPTH_SIZE_CPU["depth_anything"] < VIDEO_DEPTH_SIZE["depth_anything"]
-        assert effect.depth_size % 14 == 0  # whole ViT patches
-    with Effect(EffectSettings(approach="depth_anything", weights=weights, device="cpu", video=True, depth_size=266),
-                progress=False) as effect:
-        assert effect.depth_size == 266  # --depth-size wins
+    settings = EffectSettings(approach="depth_anything", weights=weights, device="cpu")
+    with load_models(settings, "video", progress=False) as models:
+        session = VideoSession(models)
+        assert session.depth_size == VIDEO_DEPTH_SIZE_CPU["depth_anything"] < VIDEO_DEPTH_SIZE["depth_anything"]
+        assert session.depth_size % 14 == 0  # whole ViT patches
+        assert VideoSession(models, replace(settings, depth_size=266)).depth_size == 266  # --depth-size wins

@@ -15,8 +15,13 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "EffectSettings": "vidbokeh.engine",
-    "Effect": "vidbokeh.engine",
+    "LiveControls": "vidbokeh.engine",
     "FrameResult": "vidbokeh.engine",
+    "resolve_approach": "vidbokeh.engine",
+    "load_models": "vidbokeh.engine",
+    "render_still": "vidbokeh.engine",
+    "VideoSession": "vidbokeh.engine",
+    "Effect": "vidbokeh.engine",
     "process_image": "vidbokeh.image_mode",
     "process_images": "vidbokeh.image_mode",
     "ImageJob": "vidbokeh.image_mode",

@@ -8,6 +8,7 @@ imports torch.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -16,11 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .engine.settings import APPROACHES, DEVICES, strategy_names
 from .errors import Interrupted, UsageError, VidbokehError
-
-APPROACHES = ("auto", "depth_anything", "midas", "selfie", "hybrid")
-STRATEGIES = ("portrait", "conservative", "face_aware", "adaptive")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,21 +28,28 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _fraction(text: str) -> float:
+# Arguments that become EffectSettings are only parsed here; their ranges are checked by the settings
+# (engine/settings.py and the stage settings it builds), the one owner of each check.
+
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a value in 0..1, got {text}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
 
 
-def _positive_int(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
     return value
@@ -104,22 +109,22 @@ def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
                         + "); see `vidbokeh models list`")
     g.add_argument("--weights", type=Path, default=None, help="depth weights file (instead of the cache)")
     g.add_argument("--accelerator", choices=DEVICES, default="auto", help="where depth runs (default: auto)")
-    g.add_argument("--strategy", choices=STRATEGIES, default="portrait",
+    g.add_argument("--strategy", choices=strategy_names(), default="portrait",
                    help="blur strategy; portrait (default) is continuous depth-of-field")
     focus = g.add_mutually_exclusive_group()
-    focus.add_argument("--focus", type=_fraction, default=None, metavar="X",
+    focus.add_argument("--focus", type=_number, default=None, metavar="X",
                        help="focus plane as 0..1 of the depth range (default: on the main face)")
     focus.add_argument("--focus-point", type=_point, default=None, metavar="X,Y",
                        help="focus on this pixel (or 0..1 fractions of the image)")
-    g.add_argument("--max-blur", type=_fraction, default=None, metavar="F",
+    g.add_argument("--max-blur", type=_number, default=None, metavar="F",
                    help="largest blur radius as a fraction of the image diagonal")
-    g.add_argument("--dof", type=_fraction, default=None, metavar="F",
+    g.add_argument("--dof", type=_number, default=None, metavar="F",
                    help="half-width of the sharp depth-of-field band (0..1 of the depth range)")
     g.add_argument("--blur-foreground", action="store_true", help="also blur what is nearer than the subject")
-    g.add_argument("--aperture-blades", type=int, default=None, metavar="N",
+    g.add_argument("--aperture-blades", type=_whole, default=None, metavar="N",
                    help="polygonal aperture with N blades (default: circular)")
     g.add_argument("--highlight-bloom", action="store_true", help="blur in linear light so highlights bloom")
-    g.add_argument("--depth-size", type=_positive_int, default=None, metavar="PX",
+    g.add_argument("--depth-size", type=_whole, default=None, metavar="PX",
                    help="depth network input size (default: the model's own; video: reduced)")
 
 
@@ -172,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--out", type=Path, required=True, help="report folder")
     cmp_.add_argument("--approaches", default="depth_anything,midas,selfie,hybrid",
                       help="comma list; each may name a model: depth_anything=depth_anything_v2_vitb")
-    cmp_.add_argument("--strategies", default="portrait", help="comma list of " + ", ".join(STRATEGIES))
+    cmp_.add_argument("--strategies", default="portrait", help="comma list of " + ", ".join(strategy_names()))
     cmp_.add_argument("--weights", action="append", default=[], metavar="APPROACH=PATH",
                       help="weights file for an approach (repeatable)")
     cmp_.add_argument("--weights-note", action="append", default=[], metavar="APPROACH=NOTE",
@@ -182,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--depth-scale", type=float, default=1000.0,
                       help="depth PNG value per metre (default 1000: millimetres; TUM: 5000)")
     cmp_.add_argument("--accelerator", choices=DEVICES, default="auto")
-    cmp_.add_argument("--max-blur", type=_fraction, default=None, metavar="F",
+    cmp_.add_argument("--max-blur", type=_number, default=None, metavar="F",
                       help="shared largest blur radius (fraction of the diagonal) for every approach")
 
     mdl = sub.add_parser("models", parents=[common], help="list, fetch and locate model weights")
@@ -197,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_video_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video")
-    g.add_argument("--depth-every", type=_positive_int, default=1, metavar="N",
+    g.add_argument("--depth-every", type=_whole, default=1, metavar="N",
                    help="run depth every N frames, reusing the latest map in between")
-    g.add_argument("--smoothing", type=_fraction, default=None, metavar="S",
+    g.add_argument("--smoothing", type=_number, default=None, metavar="S",
                    help="temporal depth smoothing strength 0..1 (0 = off)")
 
 
@@ -221,8 +226,27 @@ def _install_sigterm() -> None:
         pass
 
 
+class _StderrLines(logging.Handler):
+    """The library's log records as ``vidbokeh: message`` lines on the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"vidbokeh: {record.getMessage()}\n")
+        except Exception:  # noqa: BLE001 (logging's own rule: a handler never raises)
+            self.handleError(record)
+
+
+def _show_library_log() -> None:
+    """The engine's log (e.g. which approach ``auto`` chose) is shown to the user, once per process."""
+    logger = logging.getLogger("vidbokeh.engine")
+    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+        logger.addHandler(_StderrLines())
+        logger.setLevel(logging.INFO)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (``main`` exits with it)."""
+    _show_library_log()
     parser = build_parser()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:

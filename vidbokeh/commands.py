@@ -13,13 +13,17 @@ def _say(msg: str) -> None:
     print(f"vidbokeh: {msg}", file=sys.stderr)
 
 
-def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
-    if args.weights is not None and not args.weights.is_file():
+def _check_weights_file(path: Path | None, what: str = "weights file") -> None:
+    """A weights file named on the command line exists (before anything loads)."""
+    if path is not None and not path.is_file():
         from .errors import WeightsNotFoundError
 
-        raise WeightsNotFoundError(f"{args.weights}: weights file not found")
-    if args.aperture_blades is not None and not 3 <= args.aperture_blades <= 16:
-        raise UsageError("--aperture-blades must be between 3 and 16")
+        raise WeightsNotFoundError(f"{path}: {what} not found")
+
+
+def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
+    """The effect's settings from the arguments; EffectSettings checks every value."""
+    _check_weights_file(args.weights)
     return EffectSettings(
         approach=args.approach,
         model=args.model,
@@ -114,10 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     weights = {k: Path(v) for k, v in _parse_pairs(args.weights, "--weights").items()}
     notes = _parse_pairs(args.weights_note, "--weights-note")
     for name, path in weights.items():
-        if not path.is_file():
-            from .errors import WeightsNotFoundError
-
-            raise WeightsNotFoundError(f"{path}: weights file for {name} not found")
+        _check_weights_file(path, f"weights file for {name}")
     settings = CompareSettings(
         approaches=tuple(approaches), models=models, strategies=tuple(strategies), weights=weights,
         weights_notes=notes, masks_dir=args.masks, depth_dir=args.depth, depth_scale=args.depth_scale,

@@ -1,7 +1,7 @@
 """Image mode: photos in, ``NAME_bokeh.EXT`` out (plus depth map and mask on request).
 
 ``process_image`` is the Python API mirroring ``vidbokeh image``; ``process_images`` runs a batch with one
-model load and a progress bar.
+model load and a progress bar. Both call the engine's ``render_still``.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .engine import Effect, EffectSettings, FrameResult
+from .engine import EffectSettings, FrameResult, Models, load_models, render_still, resolve_approach
 from .errors import OutputError, VidbokehError
 
 
@@ -58,26 +58,26 @@ def _check_sidecars(paths: Iterable[Path], job: ImageJob, inputs: Sequence[Path]
 def process_image(
     path: str | Path,
     output: str | Path | None = None,
-    settings: EffectSettings = EffectSettings(),
+    settings: EffectSettings | None = None,
     *,
     overwrite: bool = False,
     save_depth: bool = False,
     save_mask: bool = False,
-    effect: Effect | None = None,
+    models: Models | None = None,
 ) -> ImageResult:
-    """Blur the background of one photo and write it; returns where everything went and the timings."""
+    """Blur the background of one photo and write it; returns where everything went and the timings.
+
+    ``models``: already loaded models to use (else they are loaded for ``settings`` and closed after)."""
     job = ImageJob(output=Path(output) if output is not None else None, overwrite=overwrite,
                    save_depth=save_depth, save_mask=save_mask)
-    own = effect is None
-    eff = effect or Effect(settings)
-    try:
-        return _process_one(Path(path), job, eff, many=False)
-    finally:
-        if own:
-            eff.close()
+    if models is not None:
+        return _process_one(Path(path), job, models, settings or models.settings, many=False)
+    settings = resolve_approach(settings if settings is not None else EffectSettings())
+    with load_models(settings, "image") as own:
+        return _process_one(Path(path), job, own, settings, many=False)
 
 
-def _process_one(src: Path, job: ImageJob, eff: Effect, *, many: bool) -> ImageResult:
+def _process_one(src: Path, job: ImageJob, models: Models, settings: EffectSettings, *, many: bool) -> ImageResult:
     from .media.atomic import check_output_path
     from .media.images import load_image, save_image
 
@@ -87,13 +87,13 @@ def _process_one(src: Path, job: ImageJob, eff: Effect, *, many: bool) -> ImageR
     t_decode = time.perf_counter() - t0
     check_output_path(out, inputs=[src], overwrite=job.overwrite)
     extras: list[Path] = []
-    if job.save_depth and eff.model_name is not None:
+    if job.save_depth and models.model_name is not None:
         extras += [_sidecar(out, "_depth.png"), _sidecar(out, "_depth16.png")]
     if job.save_mask:
         extras.append(_sidecar(out, "_mask.png"))
     _check_sidecars(extras, job, [src])
 
-    frame = eff.process(image.rgb)
+    frame = render_still(models, image.rgb, settings)
     t0 = time.perf_counter()
     save_image(out, frame.output, image, overwrite=job.overwrite)
     t_encode = time.perf_counter() - t0
@@ -129,11 +129,12 @@ def process_images(
     if many and job.output is not None and not job.output.exists():
         raise OutputError(f"{job.output}: output folder does not exist")
     results: list[ImageResult] = []
-    with Effect(settings) as eff:
+    settings = resolve_approach(settings)
+    with load_models(settings, "image") as models:
         bar = _progress(files, progress and len(files) > 1)
         for src in bar:
             try:
-                results.append(_process_one(src, job, eff, many=many))
+                results.append(_process_one(src, job, models, settings, many=many))
             except VidbokehError as exc:
                 if on_error is None:
                     raise

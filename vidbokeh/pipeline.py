@@ -270,4 +270,24 @@ class Pipeline(Generic[In, Out]):
                 return
 
 
-__all__ = ["Pipeline", "PipelineSettings", "PipelineStats"]
+class SharedValue(Generic[In]):
+    """A value that one thread replaces and another reads, whole (e.g. the live controls: the keys set them on
+    the sink side, the process stage reads them for each batch). Hold frozen values: readers never see a
+    value change under them."""
+
+    def __init__(self, value: In) -> None:
+        self._lock = threading.Lock()
+        self._value = value
+
+    def get(self) -> In:
+        with self._lock:
+            return self._value
+
+    def update(self, change: Callable[[In], In]) -> In:
+        """Replace the value with ``change(value)`` (atomically) and return the new one."""
+        with self._lock:
+            self._value = change(self._value)
+            return self._value
+
+
+__all__ = ["Pipeline", "PipelineSettings", "PipelineStats", "SharedValue"]

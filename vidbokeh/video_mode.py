@@ -1,6 +1,6 @@
 """Video modes: ``vidbokeh file`` (re-encode with the effect) and ``vidbokeh webcam`` (live).
 
-Both wire a source (media/sources.py), the effect (engine.py) and one or more sinks (media/sinks.py,
+Both wire a source (media/sources.py), the effect (the engine's VideoSession) and one or more sinks (media/sinks.py,
 media/preview.py) into the threaded pipeline (pipeline.py). This module decides what happens at the end:
 complete -> rename into place; interrupted or a stage failed -> finalize what was written (a playable
 file); the output itself failed -> abort (nothing under the final name).
@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from .engine import Effect, EffectSettings
+from .engine import EffectSettings, LiveControls, VideoSession, load_models, resolve_approach
 from .errors import Interrupted, OutputError, VidbokehError
-from .pipeline import Pipeline, PipelineSettings
+from .pipeline import Pipeline, PipelineSettings, SharedValue
 
 KEYS_HELP = "keys: q/Esc quit, +/- blur, [/] focus nearer/farther, 0 reset"
 
@@ -104,9 +104,11 @@ class _Outcome:
     depth_updates: int = 0  # frames whose depth was computed afresh (live: shown as a rate)
 
 
-def _process_fn(effect: Effect) -> Callable[[list], list]:
+def _process_fn(session: VideoSession, controls: SharedValue[LiveControls] | None = None) -> Callable[[list], list]:
+    """The pipeline's process stage: the session over a batch, with the live controls as they are now."""
     def process(frames: list) -> list:
-        results = effect.process_batch([f.rgb for f in frames], [f.time for f in frames])
+        now = controls.get() if controls is not None else LiveControls()
+        results = session.process_batch([f.rgb for f in frames], [f.time for f in frames], now)
         return list(zip(frames, results))
 
     return process
@@ -134,11 +136,12 @@ def run_file(
     info = source.info
     check_output_path(dst, inputs=[src], overwrite=overwrite, suffixes=VIDEO_SUFFIXES)  # likewise the output
     make_sink = sink_factory or VideoFileSink
-    effect = Effect(settings)
+    models = load_models(resolve_approach(settings), "video")
     bar = None
     try:
+        session = VideoSession(models)
         sink = make_sink(dst, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset, audio_from=src,
-                         overwrite=overwrite, prefer_nvenc=effect.device.startswith("cuda"))
+                         overwrite=overwrite, prefer_nvenc=models.device.startswith("cuda"))
         report = RunReport(output=dst, note=getattr(sink, "note", None) or "")
         outcome = _Outcome()
         bar = _progress_bar(info, progress)
@@ -157,10 +160,10 @@ def run_file(
             if bar is not None:
                 bar.update(1)
 
-        batch = 4 if effect.device.startswith("cuda") else 1
+        batch = 4 if models.device.startswith("cuda") else 1
         with source:
             sink.open()
-            pipe = Pipeline(source, _process_fn(effect), write, PipelineSettings(queue_size=8, batch_size=batch))
+            pipe = Pipeline(source, _process_fn(session), write, PipelineSettings(queue_size=8, batch_size=batch))
             _run_and_settle(pipe, sink, outcome, report)
             report.skipped, report.skipped_estimated = _lost_frames(source, outcome.largest_gap,
                                                                     read_to_end=not report.interrupted)
@@ -173,7 +176,7 @@ def run_file(
     finally:
         if bar is not None:
             bar.close()  # end the bar's line, so that an error message starts on a line of its own
-        effect.close()
+        models.close()
 
 
 def _lost_frames(source, largest_gap: float, *, read_to_end: bool = True) -> tuple[int, bool]:
@@ -323,10 +326,11 @@ class _LiveSinks:
 
 
 class _LiveWindow:
-    """The preview (the caller's thread): the newest frame with its rates and the keys; keys change the effect."""
+    """The preview (the caller's thread): the newest frame with its rates and the keys; keys change the live
+    controls the process stage reads for each batch."""
 
-    def __init__(self, preview, effect: Effect, outcome: _Outcome) -> None:
-        self.preview, self.effect, self.outcome = preview, effect, outcome
+    def __init__(self, preview, controls: SharedValue[LiveControls], outcome: _Outcome) -> None:
+        self.preview, self.controls, self.outcome = preview, controls, outcome
         self._samples: deque[tuple[float, int, int]] = deque()  # (time, frames written, depth updates)
 
     def _rates(self, now: float) -> tuple[float, float]:
@@ -350,7 +354,7 @@ class _LiveWindow:
             status = f"{fps:4.1f} fps   latency {(now - frame.capture_time) * 1000:3.0f} ms"
             if result.depth is not None:
                 status += f"   depth {depth_rate:4.1f}/s"
-            status += f"   blur x{self.effect.live.blur_scale:.2f}"
+            status += f"   blur x{self.controls.get().blur_scale:.2f}"
             key = self.preview.write(result.output, lines=(status, KEYS_HELP))
         if key in (ord("q"), 27):
             return False
@@ -358,17 +362,24 @@ class _LiveWindow:
         return True
 
     def _handle_key(self, key: int) -> None:
-        live = self.effect.live
-        if key in (ord("+"), ord("=")):
-            live.blur_scale = min(4.0, live.blur_scale * 1.25)
-        elif key in (ord("-"), ord("_")):
-            live.blur_scale = max(0.0, live.blur_scale / 1.25)
-        elif key == ord("["):
-            live.focus_offset = min(1.0, live.focus_offset + 0.05)
-        elif key == ord("]"):
-            live.focus_offset = max(-1.0, live.focus_offset - 0.05)
-        elif key == ord("0"):
-            live.blur_scale, live.focus_offset = 1.0, 0.0
+        self.controls.update(lambda live: _after_key(key, live))
+
+
+def _after_key(key: int, live: LiveControls) -> LiveControls:
+    """The live controls after a key press (unchanged for keys that mean nothing)."""
+    from dataclasses import replace
+
+    if key in (ord("+"), ord("=")):
+        return replace(live, blur_scale=min(4.0, live.blur_scale * 1.25))
+    if key in (ord("-"), ord("_")):
+        return replace(live, blur_scale=max(0.0, live.blur_scale / 1.25))
+    if key == ord("["):
+        return replace(live, focus_offset=min(1.0, live.focus_offset + 0.05))
+    if key == ord("]"):
+        return replace(live, focus_offset=max(-1.0, live.focus_offset - 0.05))
+    if key == ord("0"):
+        return LiveControls()
+    return live
 
 
 def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSettings = EncoderSettings(), *,
@@ -379,18 +390,19 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
     source = CameraSource(job.device, job.input_format, size=job.size, fps=job.fps, realtime=job.realtime)
     source.open()  # a missing camera fails here, before models load
     info = source.info
-    effect = None
+    models = None
     recorder = preview = virtual = None
     outcome = _Outcome()
     report = RunReport(output=job.output)
     try:
-        effect = Effect(settings)
+        models = load_models(resolve_approach(settings), "video")
+        session = VideoSession(models)
         if job.output is not None:
             from .media.video_file import VideoFileSink
 
             # Camera clocks count from boot (v4l2): the recording starts at zero.
             recorder = VideoFileSink(job.output, info, codec=encoder.codec, crf=encoder.crf, preset=encoder.preset,
-                                     overwrite=job.overwrite, prefer_nvenc=effect.device.startswith("cuda"),
+                                     overwrite=job.overwrite, prefer_nvenc=models.device.startswith("cuda"),
                                      start_at_zero=True)
             recorder.open()
         if job.preview:
@@ -408,9 +420,10 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
                               "--seconds with --no-preview)")
         deadline = time.monotonic() + job.max_seconds if job.max_seconds is not None else None
         sinks = _LiveSinks(job, recorder, virtual, outcome, deadline)
-        window = _LiveWindow(preview, effect, outcome) if preview is not None else None
+        controls = SharedValue(LiveControls())  # the keys replace it in the window; read for each batch
+        window = _LiveWindow(preview, controls, outcome) if preview is not None else None
         # a device delivers on its own clock (newest frame wins); a graph or a clip is read like a file
-        pipe = Pipeline(source, _process_fn(effect), sinks, PipelineSettings(queue_size=2, live=source.live),
+        pipe = Pipeline(source, _process_fn(session, controls), sinks, PipelineSettings(queue_size=2, live=source.live),
                         display=window)
         if recorder is not None:
             _run_and_settle(pipe, recorder, outcome, report)
@@ -425,8 +438,8 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
         for part in (preview, virtual):
             if part is not None:
                 part.close()
-        if effect is not None:
-            effect.close()
+        if models is not None:
+            models.close()
 
 
 class _NoFile:

@@ -7,8 +7,6 @@ from typing import Any, Mapping
 
 from .depth_metrics import DepthFigures
 
-APPROACHES = ("selfie", "depth_anything", "midas", "hybrid")
-DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")
 QUALITY_FIELDS = ("fg_psnr", "bg_energy", "sharp_iou", "leak")
 STAGE_ORDER = ("depth", "smooth", "faces", "segment", "mask", "focus", "render")  # the engine's order
 

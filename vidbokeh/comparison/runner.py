@@ -1,7 +1,6 @@
 """Runs every approach over every still: one model load per approach, reused for
-all its images (and for all its strategies where the engine offers
-``Effect.use_strategy``; otherwise each further strategy loads again). A failure on one image (or of one approach's
-load) is recorded and the rest go on. Everything is written into a staging
+all its images and strategies (the engine's render_still takes the settings with each call). A failure on one
+image (or of one approach's load) is recorded and the rest go on. Everything is written into a staging
 folder that replaces the output folder at the end (see ``publish``)."""
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..engine import DEPTH_APPROACHES, EffectSettings, Models, load_models, render_still, resolve_approach
 from ..errors import InputError, UsageError, VidbokehError
 from . import agreement, grid
 from .depth_metrics import DepthFigures, constant_baseline, depth_figures, load_depth_png
@@ -24,8 +24,8 @@ from .inputs import InputImage, resolve_inputs
 from .memory import MemoryPeak, PeakMemoryMeter
 from .plots import plot_quality_vs_speed, plot_stage_times
 from .publish import check_out_dir, discard, make_staging_dir, publish
-from .records import (APPROACHES, DEPTH_APPROACHES, QUALITY_FIELDS, CompareResult, CompareSettings,
-                      ImageInfo, ImageRun, PairAgreement, RunSpec, RunSummary)
+from .records import (QUALITY_FIELDS, CompareResult, CompareSettings, ImageInfo, ImageRun, PairAgreement, RunSpec,
+                      RunSummary)
 from .report import write_reports
 
 Log = Callable[[str], None]
@@ -53,9 +53,8 @@ class _EffectFacts:
     load_seconds: float
 
     @classmethod
-    def of(cls, effect) -> "_EffectFacts":
-        return cls(getattr(effect, "model_name", None), effect.description, str(effect.device),
-                   int(effect.num_params), float(effect.load_seconds))
+    def of(cls, models: Models) -> "_EffectFacts":
+        return cls(models.model_name, models.description, models.device, models.num_params, models.load_seconds)
 
 
 @dataclass
@@ -68,25 +67,19 @@ class _Probe:
 
 
 def validate(settings: CompareSettings) -> None:
+    """Refuse bad settings before any work: the engine's EffectSettings checks each run's approach, model,
+    weights and strategy; this checks what only a comparison has."""
     if not settings.approaches:
         raise UsageError("compare needs at least one approach")
     if not settings.strategies:
         raise UsageError("compare needs at least one strategy")
-    for name in settings.approaches:
-        if name not in APPROACHES:
-            raise UsageError(f"unknown approach {name!r}; choose from {', '.join(APPROACHES)}")
-    from ..stages.presets import PRESETS  # the engine's strategies are the source of truth
-
-    for name in settings.strategies:
-        if name not in PRESETS:
-            raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(PRESETS)}")
+    if "auto" in settings.approaches:
+        raise UsageError("compare runs named approaches, not auto")
     for mapping, flag in ((settings.models, "a model"), (settings.weights, "weights"),
                           (settings.weights_notes, "a weights note")):
         unknown = sorted(set(mapping) - set(settings.approaches))
         if unknown:
             raise UsageError(f"{flag} given for approaches not compared: {', '.join(unknown)}")
-    if "selfie" in settings.models or "selfie" in settings.weights:
-        raise UsageError("selfie takes no --model/--weights (it uses no depth model)")
     names = list(settings.approaches)
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -97,6 +90,9 @@ def validate(settings: CompareSettings) -> None:
         raise UsageError(f"depth scale must be positive, got {settings.depth_scale}")
     if settings.grid_cell_width < 64 or settings.html_thumbnail_width < 64:
         raise UsageError("grid cell and thumbnail widths must be at least 64 pixels")
+    for spec in settings.approach_specs():
+        for strategy in settings.strategies:
+            _effect_settings(settings, RunSpec(spec, strategy))
 
 
 def run_compare(inputs, out_dir: Path, settings: CompareSettings, *, log: Log | None = None,
@@ -168,28 +164,21 @@ def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Prob
 
 # ------------------------------------------------------------------------------------- effects
 
-def _effect_settings(settings: CompareSettings, run: RunSpec):
-    from ..engine import EffectSettings
-
+def _effect_settings(settings: CompareSettings, run: RunSpec) -> EffectSettings:
+    """One run's effect: the shared settings with the run's approach, model, weights and strategy."""
     base = settings.effect if settings.effect is not None else EffectSettings()
     return replace(base, approach=run.spec.approach, model=run.spec.model, weights=run.spec.weights,
                    device=settings.device, strategy=run.strategy, weights_note=run.spec.weights_note or "",
                    video=False)
 
 
-def _switch_strategy(effect, effect_settings, log: Log, progress: bool):
-    """The effect for another strategy: the same loaded models (``Effect.use_strategy``)."""
-    effect.use_strategy(effect_settings.strategy)
-    return effect
-
-
-def _process(effect, run: RunSpec, image: InputImage, settings: CompareSettings, staging: Path,
+def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, image: InputImage, settings: CompareSettings, staging: Path,
              out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
     name = f"{image.key}__{run.name}.jpg"
     try:
         rgb = _read_rgb(image.path)
         start = time.perf_counter()
-        frame = effect.process(rgb)
+        frame = render_still(models, rgb, effect_settings)
         seconds = time.perf_counter() - start
         grid.write_jpeg(staging / "results" / name, frame.output, quality=95)
     except Exception as error:  # one image's failure is reported; the others go on
@@ -308,11 +297,9 @@ def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str
 
 def _run_approach(spec, settings: CompareSettings, images: list[InputImage], probes: dict[str, _Probe],
                   staging: Path, out_dir: Path, log: Log, progress: bool):
-    """One approach over every strategy and image, with one model load (see ``_switch_strategy``).
+    """One approach over every strategy and image, with one model load.
 
     Returns (its runs, outcomes by (image, run), pictures by (image, run), run summaries)."""
-    from ..engine import Effect
-
     runs = [RunSpec(spec, strategy) for strategy in settings.strategies]
     outcomes: dict[tuple[str, str], ImageRun] = {}
     pictures: dict[tuple[str, str], _Pictures] = {}
@@ -320,38 +307,34 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
     if spec.approach in DEPTH_APPROACHES:
         import vidbokeh.depth  # noqa: F401  (torch's import is not the first depth approach's load time)
     meter = PeakMemoryMeter(uses_torch=spec.approach in DEPTH_APPROACHES)
-    effect, load_error = None, None
+    models, load_error = None, None
     try:
-        effect = Effect(_effect_settings(settings, runs[0]), log=log, progress=progress)
-        log(f"loaded {effect.description} on {effect.device} in {effect.load_seconds:.2f} s")
+        models = load_models(resolve_approach(_effect_settings(settings, runs[0])), "image", progress=progress)
+        log(f"loaded {models.description} on {models.device} in {models.load_seconds:.2f} s")
     except Exception as error:  # a model that cannot load fails its runs, the others go on
         load_error = _describe(error)
         log(f"{spec.approach}: cannot load: {load_error}")
     try:
-        for index, run in enumerate(runs):
-            if effect is not None and index > 0:
-                try:
-                    effect = _switch_strategy(effect, _effect_settings(settings, run), log, progress)
-                except Exception as error:
-                    effect, load_error = None, _describe(error)
+        for run in runs:
             for image in images:
                 probe = probes[image.key]
                 if probe.info.error:
                     outcome, found = ImageRun(image.key, run.name, False, error=probe.info.error), None
-                elif effect is None:
+                elif models is None:
                     outcome, found = ImageRun(image.key, run.name, False, error=f"not loaded: {load_error}"), None
                 else:
-                    outcome, found = _process(effect, run, image, settings, staging, out_dir)
+                    outcome, found = _process(models, _effect_settings(settings, run), run, image, settings, staging,
+                                              out_dir)
                     if not outcome.ok:
                         log(f"{image.path} with {run.name}: {outcome.error}")
                 outcomes[(image.key, run.name)] = outcome
                 if found is not None:
                     pictures[(image.key, run.name)] = found
-            loaded[run.name] = (None if effect is None else _EffectFacts.of(effect), load_error)
-        peak = meter.stop(effect.device) if effect is not None else None
+            loaded[run.name] = (None if models is None else _EffectFacts.of(models), load_error)
+        peak = meter.stop(models.device) if models is not None else None
     finally:
-        if effect is not None:
-            effect.close()
+        if models is not None:
+            models.close()
     summaries = [_summary(run, [outcomes[(i.key, run.name)] for i in images], *loaded[run.name], peak)
                  for run in runs]
     return runs, outcomes, pictures, summaries

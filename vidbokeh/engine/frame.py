@@ -1,0 +1,94 @@
+"""The per-frame steps shared by stills and video: focus, blur radii (CoC) and the render, and their result.
+
+Stills (still.py) and video (video.py) differ in where depth, faces and the protection mask come from;
+from there on a frame goes through the same three calls here.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .settings import LiveControls
+
+if TYPE_CHECKING:
+    from ..stages.bokeh import BokehSettings
+    from ..stages.focus import FocusSettings
+
+# hybrid: everything outside the person mask is background and gets at least this share of the largest blur
+HYBRID_BACKGROUND_FLOOR = 0.5
+
+
+@dataclass
+class FrameResult:
+    output: np.ndarray  # uint8 HxWx3
+    depth: np.ndarray | None  # float32 HxW relative inverse depth (larger = nearer), smoothed in video
+    protect: np.ndarray  # float32 HxW, 1 = kept sharp
+    coc: np.ndarray  # float32 HxW blur radius in pixels
+    focus: float | None  # focus plane (normalised depth) or None for selfie
+    faces: list = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Adds the time spent in the block to ``timings[stage]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def scale_faces(faces: Sequence, sx: float, sy: float) -> list:
+    """Faces with boxes and keypoints scaled by (sx, sy): from a resized copy's pixels to the original's."""
+    return [replace(f, x0=f.x0 * sx, y0=f.y0 * sy, x1=f.x1 * sx, y1=f.y1 * sy,
+                    keypoints=tuple((x * sx, y * sy) for x, y in f.keypoints)) for f in faces]
+
+
+def largest_blur(focus: "FocusSettings", shape: tuple[int, ...], controls: LiveControls) -> float:
+    """The largest blur radius in pixels of a picture of ``shape``."""
+    h, w = shape[:2]
+    return focus.max_blur * float(np.hypot(h, w)) * controls.blur_scale
+
+
+def focus_and_coc(depth: np.ndarray, faces: Sequence, protect: np.ndarray, focus_settings: "FocusSettings",
+                  approach: str, controls: LiveControls,
+                  pull: Callable[[float], float] | None = None) -> tuple[float, np.ndarray]:
+    """(focus plane, signed CoC map in pixels) of a frame with depth.
+
+    ``pull`` moves the chosen focus towards where it goes (video's focus puller); the live controls shift
+    the focus and scale the blur."""
+    from ..stages.focus import choose_focus, coc_map
+
+    h, w = protect.shape[:2]
+    diag = float(np.hypot(h, w))
+    focus = choose_focus(depth, faces, protect, focus_settings)
+    focus = float(np.clip(focus + controls.focus_offset, 0.0, 1.0))
+    if pull is not None:
+        focus = pull(focus)
+    fs = focus_settings
+    if controls.blur_scale != 1.0:
+        fs = replace(fs, max_blur=fs.max_blur * controls.blur_scale)
+    coc = coc_map(depth, focus, fs, diag)
+    if approach == "hybrid":
+        # The segmentation defines the subject; everything else is background and blurs at least this much,
+        # more the farther it is.
+        floor = (1.0 - protect) * np.float32(HYBRID_BACKGROUND_FLOOR * largest_blur(focus_settings, protect.shape,
+                                                                                      controls))
+        # negative CoC (in front of the focus, with --blur-foreground) keeps its sign
+        coc = np.where(coc < 0, coc, np.maximum(coc, floor)).astype(np.float32)
+    return focus, coc
+
+
+def render(rgb: np.ndarray, coc: np.ndarray | None, protect: np.ndarray, max_px: float,
+           bokeh: "BokehSettings") -> tuple[np.ndarray, np.ndarray]:
+    """(output, CoC map): the depth-driven render when there is a CoC map, else the uniform one."""
+    from ..stages.bokeh import render_bokeh, render_uniform
+
+    if coc is None:
+        return render_uniform(rgb, max_px, protect, bokeh), (1.0 - protect) * np.float32(max_px)
+    return render_bokeh(rgb, coc.astype(np.float32, copy=False), protect, bokeh), coc

@@ -1,0 +1,130 @@
+"""What the effect is asked to do: frozen settings that check themselves, and the live controls.
+
+This module is the one owner of the choices (approaches, devices) and of every check on a setting's value;
+the CLI, the commands and the compare runner take their choices from here and let these classes refuse a
+bad value. Importing it loads neither torch nor OpenCV (checks that need the stage settings import them
+when a settings object is built).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..depth.registry import VARIANT_NAMES, family_of
+from ..errors import UsageError
+
+# auto: hybrid with Depth-Anything when its weights are cached or given, else selfie (see approach.py)
+APPROACHES = ("auto", "depth_anything", "midas", "selfie", "hybrid")
+DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")  # the approaches that load a depth model
+DEVICES = ("auto", "cpu", "cuda", "mps")  # where depth runs
+APERTURE_BLADES = (3, 16)  # fewest and most blades of a polygonal aperture
+
+
+@dataclass(frozen=True)
+class VideoProfile:
+    """What video mode trades for speed per frame (stills keep the full-quality settings).
+
+    The subject stages (faces, people, segmentation, the protection mask) run on a copy no longer than
+    ``work_max_side``; the mask is brought back to full size for the blur, so the sharp subject keeps
+    its own full-resolution pixels. Faces and people are found every ``face_every`` frames and reused in
+    between (a person moves little in a few frames; a person's own pose mask is used only in the frame it
+    was found in, and the person mask follows every frame), without the stills' second look at a face's
+    crop. Segmentation runs, as for stills, on tiles and on a crop around each person (``segment_tiles``):
+    on the squashed whole frame alone a full-body person was mostly lost (median leak 0.69 on a labelled
+    dance clip). The mask's guided-filter coefficients and its hole search use a copy no longer than
+    ``mask_fit_side`` (the filter is still applied to the working copy's own luma).
+    """
+
+    work_max_side: int = 640  # 0 = full size
+    face_every: int = 3
+    segment_tiles: bool = True
+    mask_fit_side: int = 320
+    # Depth on a CPU runs beside the decoder, the encoder and the other stages. Its OpenMP threads spin-wait at
+    # every barrier for a core the codec holds: on 2 cores, 2 depth threads made a 16-frame hybrid run 8x slower
+    # than 1 (135 s vs 16 s, busy machine). None: one core less than the machine has (at least 1).
+    cpu_depth_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.work_max_side < 0:
+            raise UsageError(f"work_max_side must be >= 0, got {self.work_max_side}")
+        if self.face_every < 1:
+            raise UsageError(f"face_every must be >= 1, got {self.face_every}")
+        if self.mask_fit_side < 16:
+            raise UsageError(f"mask_fit_side must be >= 16, got {self.mask_fit_side}")
+        if self.cpu_depth_threads is not None and self.cpu_depth_threads < 1:
+            raise UsageError(f"cpu_depth_threads must be >= 1, got {self.cpu_depth_threads}")
+
+
+@dataclass(frozen=True)
+class EffectSettings:
+    """One effect: the approach, its depth model and how the blur looks. Checked when built."""
+
+    approach: str = "auto"  # one of APPROACHES; resolve_approach() turns "auto" into a concrete one
+    model: str | None = None  # depth variant; None = the approach's default
+    weights: Path | None = None  # depth weights file instead of the store
+    device: str = "auto"  # one of DEVICES
+    strategy: str = "portrait"  # a name in stages/presets.py's table
+    focus: float | None = None  # 0..1 of the depth range
+    focus_point: tuple[float, float] | None = None  # pixels, or fractions of the picture when both <= 1
+    max_blur: float | None = None  # fraction of the diagonal; None = the strategy's
+    dof: float | None = None
+    blur_foreground: bool | None = None
+    aperture_blades: int | None = None
+    highlight_bloom: bool = False
+    depth_size: int | None = None  # None: the model's own for stills, reduced for video
+    # Which call the compatibility facade (vidbokeh.Effect) makes; the engine's own API takes the mode from
+    # the call: load_models(mode=...), render_still() or VideoSession.
+    video: bool = False
+    # video only
+    depth_every: int = 1
+    smoothing: float | None = None  # None = default strength; 0 = off
+    video_profile: VideoProfile = VideoProfile()
+    weights_note: str = ""  # e.g. "synthetic": shown wherever figures depend on these weights
+
+    def __post_init__(self) -> None:
+        if self.approach not in APPROACHES:
+            raise UsageError(f"unknown approach {self.approach!r}; choose from {', '.join(APPROACHES)}")
+        if self.device not in DEVICES:
+            raise UsageError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.model is not None:
+            if self.model not in VARIANT_NAMES:
+                raise UsageError(f"unknown depth model {self.model!r}; see `vidbokeh models list`")
+            if self.approach in ("depth_anything", "midas") and family_of(self.model) != self.approach:
+                raise UsageError(f"--model {self.model} is not a {self.approach} model")
+        if self.approach == "selfie" and (self.model is not None or self.weights is not None):
+            raise UsageError("--model/--weights need a depth approach (depth_anything, midas, hybrid)")
+        low, high = APERTURE_BLADES
+        if self.aperture_blades is not None and not low <= self.aperture_blades <= high:
+            raise UsageError(f"--aperture-blades must be between {low} and {high}")
+        if self.depth_size is not None and self.depth_size < 1:
+            raise UsageError(f"depth_size must be >= 1, got {self.depth_size}")
+        if self.depth_every < 1:
+            raise UsageError(f"depth_every must be >= 1, got {self.depth_every}")
+        # The stages own the ranges of their knobs (focus, max_blur, dof, focus_point, strength): building
+        # them checks these settings, with the stages' own messages.
+        from .stage_settings import smoothing_settings, stage_settings
+
+        stage_settings(self)
+        smoothing_settings(self)
+
+
+@dataclass(frozen=True)
+class LiveControls:
+    """Adjustments a live preview makes while running (keys), passed with each frame."""
+
+    blur_scale: float = 1.0  # multiplies the largest blur
+    focus_offset: float = 0.0  # added to the focus plane (0..1 of the depth range)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.blur_scale) and self.blur_scale >= 0):
+            raise UsageError(f"blur_scale must be >= 0, got {self.blur_scale}")
+        if not -1.0 <= self.focus_offset <= 1.0:
+            raise UsageError(f"focus_offset must be in [-1, 1], got {self.focus_offset}")
+
+
+def strategy_names() -> tuple[str, ...]:
+    """The strategies, in the order of the presets table (stages/presets.py, their one owner)."""
+    from ..stages.presets import PRESETS
+
+    return tuple(PRESETS)

@@ -1,0 +1,114 @@
+"""Still pictures, stateless: analyse once (the expensive part), render as often as the settings change.
+
+    analyse_still(models, rgb, settings) -> StillAnalysis   depth, faces, person and protection masks
+    render_analysis(analysis, settings) -> FrameResult      focus, blur radii (CoC) and the render: cheap
+    render_still(models, rgb, settings) -> FrameResult      the two in one
+
+A very large picture is analysed and rendered on a reduced copy and composited back (large_pictures.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+import numpy as np
+
+from ..errors import UsageError
+from .frame import FrameResult, focus_and_coc, largest_blur, render, timed
+from .large_pictures import focus_on_reduced, reduce, to_full_size
+from .models import Models
+from .settings import EffectSettings, LiveControls
+from .stage_settings import stage_settings
+from .subject import find_subject, subject_map
+
+
+@dataclass(frozen=True, eq=False)
+class StillAnalysis:
+    """What the models found in one picture; every array is in the working copy's pixels."""
+
+    approach: str  # the resolved approach of the models that made it
+    original: np.ndarray  # the picture as given (uint8 HxWx3 RGB)
+    work: np.ndarray  # what the stages saw: ``original``, or a copy reduced to MAX_WORK_PIXELS
+    depth: np.ndarray | None  # relative inverse depth (None for selfie)
+    detected_faces: tuple  # stages.faces.Face: every face the detector found
+    subject_faces: tuple  # the faces of the chosen subjects (= detected_faces without people/segmenter)
+    person: np.ndarray | None  # the chosen subjects' person map (None without a segmenter)
+    protect: np.ndarray  # protection mask for ``mask_key``
+    mask_key: tuple  # (MaskSettings, person used): what ``protect`` was built with
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def subject(self, use_person: bool) -> tuple[list, np.ndarray | None]:
+        """(faces, person map) a strategy that protects the person (or not) works with."""
+        if use_person:
+            return list(self.subject_faces), self.person
+        return list(self.detected_faces), None
+
+
+def analyse_still(models: Models, rgb: np.ndarray, settings: EffectSettings | None = None) -> StillAnalysis:
+    """Depth, faces, people, the subject's person map and the protection mask of one picture.
+
+    ``models`` in image mode. The subject is analysed whether or not the settings' strategy protects the
+    person, so the analysis serves every strategy."""
+    models.require_mode("image", "analyse_still")
+    settings = models.settings_for(settings if settings is not None else models.settings)
+    stages = stage_settings(settings)
+    work = reduce(rgb)
+    timings: dict[str, float] = {}
+    depth = None
+    if models.depth is not None:
+        with timed(timings, "depth"):
+            depth = models.depth.predict_batch([work], input_size=settings.depth_size)[0]
+    detected: list = []
+    if models.faces is not None:
+        with timed(timings, "faces"):
+            detected = models.faces.detect(work, None)
+    faces, person, people, chosen = find_subject(models, work, detected, depth, None, timings)
+    use_person = person is not None and stages.preset.protect_person
+    with timed(timings, "mask"):
+        person = subject_map(work.shape, person, people, chosen)
+        key = (stages.mask, use_person)
+        protect = _protection_mask(work, faces if use_person else detected, person if use_person else None, key)
+    return StillAnalysis(approach=models.approach, original=rgb, work=work, depth=depth, detected_faces=tuple(detected),
+                         subject_faces=tuple(faces), person=person, protect=protect, mask_key=key, timings=timings)
+
+
+def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
+                    controls: LiveControls = LiveControls()) -> FrameResult:
+    """The picture rendered with ``settings`` from its analysis; the timings are this call's own."""
+    if settings.approach not in ("auto", analysis.approach):
+        raise UsageError(f"this analysis was made by {analysis.approach}, not {settings.approach}")
+    stages = stage_settings(settings)
+    timings: dict[str, float] = {}
+    work = analysis.work
+    key = (stages.mask, analysis.person is not None and stages.preset.protect_person)
+    faces, person = analysis.subject(key[1])
+    protect = analysis.protect
+    if key != analysis.mask_key:  # another strategy protects the person differently
+        with timed(timings, "mask"):
+            protect = _protection_mask(work, faces, person, key)
+    focus_settings = focus_on_reduced(stages.focus, analysis.original, work)
+    focus = coc = None
+    with timed(timings, "focus"):
+        if analysis.depth is not None:
+            focus, coc = focus_and_coc(analysis.depth, faces, protect, focus_settings, analysis.approach, controls)
+    with timed(timings, "render"):
+        output, coc = render(work, coc, protect, largest_blur(focus_settings, work.shape, controls), stages.bokeh)
+    result = FrameResult(output=output, depth=analysis.depth, protect=protect, coc=coc, focus=focus, faces=faces,
+                         timings=timings)
+    return to_full_size(result, analysis.original)
+
+
+def render_still(models: Models, rgb: np.ndarray, settings: EffectSettings | None = None,
+                 controls: LiveControls = LiveControls()) -> FrameResult:
+    """One picture, analysed and rendered; the timings cover both."""
+    analysis = analyse_still(models, rgb, settings)
+    result = render_analysis(analysis, models.settings_for(settings if settings is not None else models.settings),
+                             controls)
+    timings = dict(analysis.timings)
+    for stage, seconds in result.timings.items():
+        timings[stage] = timings.get(stage, 0.0) + seconds
+    return replace(result, timings=timings)
+
+
+def _protection_mask(work: np.ndarray, faces: list, person: np.ndarray | None, key: tuple) -> np.ndarray:
+    from ..stages.masks import build_protection_mask
+
+    return build_protection_mask(work, person, faces, key[0])

@@ -1,0 +1,42 @@
+"""Who the subject is in a working copy: people (pose + full-range faces), the chosen subjects, their faces and
+the person map; then the protection mask. Shared by stills and video (which reuses people between frames)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .frame import timed
+from .models import Models
+
+
+def find_subject(models: Models, work: np.ndarray, faces: list, depth: np.ndarray | None, ts_ms: int | None,
+                 timings: dict[str, float], find_people: Callable | None = None) -> tuple[list, np.ndarray | None,
+                                                                                         list, list]:
+    """(the subject's faces, the segmenter's person probability or None, people, which people are subjects).
+
+    ``find_people(work, faces) -> (people, faces)``: how people are found (default: the models' finder;
+    video passes one that reuses the latest people between detections)."""
+    people: list = []
+    chosen: list = []
+    if models.people is not None:
+        from ..stages import subjects
+
+        with timed(timings, "people"):
+            people, faces = (find_people or models.people.find)(work, faces)
+            chosen = subjects.choose_subjects(people, work.shape, depth)
+            faces = [p.face for p, keep in zip(people, chosen) if keep and p.face is not None]
+    person = None
+    if models.segmenter is not None:
+        with timed(timings, "segment"):
+            person = models.segmenter.segment(work, ts_ms, faces)
+    return faces, person, people, chosen
+
+
+def subject_map(shape: tuple[int, ...], person: np.ndarray | None, people: list, chosen: list) -> np.ndarray | None:
+    """The person map of the chosen subjects only (the segmenter's map when no people were found)."""
+    if not people:
+        return person
+    from ..stages import subjects
+
+    return subjects.subject_person_map(shape[:2], person, people, chosen)

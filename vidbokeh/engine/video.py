@@ -1,0 +1,186 @@
+"""Video: a session owns every piece of temporal state of one stream; the live controls come with each frame.
+
+State: depth every N frames (the latest map reused between), temporal depth smoothing, faces every N frames
+on a reduced working copy, MediaPipe's strictly increasing timestamps, and the focus puller. One session per
+stream, fed in order from one thread at a time (pipeline.py runs it on its process thread).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from ..depth.registry import family_of
+from .frame import FrameResult, focus_and_coc, largest_blur, render, scale_faces, timed
+from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
+from .models import Models
+from .settings import EffectSettings, LiveControls
+from .stage_settings import smoothing_settings, stage_settings
+from .subject import find_subject, subject_map
+
+VIDEO_DEPTH_SIZE = {"depth_anything": 266, "midas": 256}  # reduced depth resolution for video by default
+# On a CPU depth is nearly all of a hybrid frame's time: 196 (14 x 14-px patches on the short side) costs about
+# half of 266 and is ample for how far the background is (the subject's outline comes from the segmentation).
+VIDEO_DEPTH_SIZE_CPU = {"depth_anything": 196, "midas": 256}
+_DEFAULT_FPS = 30.0  # frame spacing assumed for frames that come without a timestamp
+
+
+class VideoSession:
+    """The effect over one stream: ``process(rgb, timestamp, controls)`` frame after frame."""
+
+    def __init__(self, models: Models, settings: EffectSettings | None = None) -> None:
+        models.require_mode("video", "VideoSession")
+        self.models = models
+        self.settings = models.settings_for(settings if settings is not None else models.settings)
+        self.stages = stage_settings(self.settings, self.settings.video_profile)
+        smooth = smoothing_settings(self.settings)
+        self._smoother = self._puller = None
+        if smooth.strength > 0:
+            from ..stages.smoothing import DepthSmoother, FocusPuller
+
+            self._smoother, self._puller = DepthSmoother(smooth), FocusPuller(smooth)
+        self._frame_index = 0
+        self._faces_seen: list = []  # the latest detected faces (working-copy pixels)
+        self._people_seen: tuple = ()  # the latest people found, with the faces found beside them
+        self._faces_age = 0  # frames since they were detected
+        self._last_depth: np.ndarray | None = None
+        self._last_time: float | None = None
+        self._last_ts_ms: int | None = None
+
+    @property
+    def depth_size(self) -> int | None:
+        """Depth network input size: the settings', else reduced for video (unless the model's is fixed)."""
+        if self.settings.depth_size is not None or self.settings.model is None:
+            return self.settings.depth_size
+        variant = getattr(self.models.depth, "variant", None)
+        if variant is not None and getattr(variant, "fixed_input_size", False):
+            return None
+        sizes = VIDEO_DEPTH_SIZE_CPU if self.models.device == "cpu" else VIDEO_DEPTH_SIZE
+        return sizes[family_of(self.settings.model)]
+
+    def process(self, rgb: np.ndarray, timestamp: float | None = None,
+                controls: LiveControls = LiveControls()) -> FrameResult:
+        return self.process_batch([rgb], None if timestamp is None else [timestamp], controls)[0]
+
+    def process_batch(self, frames: Sequence[np.ndarray], timestamps: Sequence[float] | None = None,
+                      controls: LiveControls = LiveControls()) -> list[FrameResult]:
+        """Frames in stream order (timestamps in seconds); depth runs as one batch where it runs on this call.
+
+        Frames over MAX_WORK_PIXELS are processed at reduced size and returned at full size."""
+        if not any(is_large(f) for f in frames):
+            return self._process(list(frames), timestamps, controls, self.stages.focus)
+        reduced = [reduce(f) for f in frames]
+        focus = focus_on_reduced(self.stages.focus, frames[0], reduced[0])
+        results = self._process(reduced, timestamps, controls, focus)
+        return [to_full_size(r, f) for r, f in zip(results, frames)]
+
+    def _process(self, frames: list[np.ndarray], timestamps: Sequence[float] | None, controls: LiveControls,
+                 focus_settings) -> list[FrameResult]:
+        timings: list[dict[str, float]] = [{} for _ in frames]
+        depths = self._depth_for(frames, timings)
+        return [self._finish(rgb, depths[i], None if timestamps is None else timestamps[i], timings[i], controls,
+                             focus_settings) for i, rgb in enumerate(frames)]
+
+    def _depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray | None]:
+        """Each frame's depth: fresh every ``depth_every`` frames (smoothed), the latest map in between."""
+        model = self.models.depth
+        if model is None:
+            return [None] * len(frames)
+        every = self.settings.depth_every
+        todo = [i for i in range(len(frames))
+                if (self._frame_index + i) % every == 0 or self._last_depth is None and i == 0]
+        fresh: dict[int, np.ndarray] = {}
+        if todo:
+            t0 = time.perf_counter()
+            maps = model.predict_batch([frames[i] for i in todo], input_size=self.depth_size)
+            per = (time.perf_counter() - t0) / len(todo)
+            for i, d in zip(todo, maps):
+                fresh[i] = d
+                timings[i]["depth"] = per
+        out: list[np.ndarray | None] = []
+        for i in range(len(frames)):
+            if i in fresh:
+                d = fresh[i]
+                if self._smoother is not None:
+                    with timed(timings[i], "smooth"):
+                        d = self._smoother.update(d, frames[i])
+                self._last_depth = d
+            out.append(self._last_depth)
+        return out
+
+    def _finish(self, rgb: np.ndarray, depth: np.ndarray | None, timestamp: float | None,
+                timings: dict[str, float], controls: LiveControls, focus_settings) -> FrameResult:
+        self._frame_index += 1
+        ts_ms = int(round((timestamp if timestamp is not None else self._frame_index / _DEFAULT_FPS) * 1000))
+        if self._last_ts_ms is not None and ts_ms <= self._last_ts_ms:
+            ts_ms = self._last_ts_ms + 1  # MediaPipe's video mode needs strictly increasing times
+        self._last_ts_ms = ts_ms
+        faces, protect = self._subject(rgb, ts_ms, timings, depth)
+        focus = coc = None
+        with timed(timings, "focus"):
+            if depth is not None:
+                focus, coc = focus_and_coc(depth, faces, protect, focus_settings, self.settings.approach, controls,
+                                           pull=lambda f: self._pull_focus(f, timestamp))
+        self._last_time = timestamp
+        with timed(timings, "render"):
+            output, coc = render(rgb, coc, protect, largest_blur(focus_settings, rgb.shape, controls),
+                                 self.stages.bokeh)
+        return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=focus, faces=faces,
+                           timings=timings)
+
+    def _pull_focus(self, focus: float, timestamp: float | None) -> float:
+        if self._puller is None:
+            return focus
+        dt = 1 / _DEFAULT_FPS if timestamp is None or self._last_time is None else max(1e-3, timestamp - self._last_time)
+        cut = self._smoother is not None and self._smoother.last_cut_reason == "frame"
+        return self._puller.update(focus, dt, cut=cut)
+
+    def _subject(self, rgb: np.ndarray, ts_ms: int, timings: dict[str, float],
+                 depth: np.ndarray | None) -> tuple[list, np.ndarray]:
+        """(faces in ``rgb`` pixels, protection mask HxW), found on a reduced working copy."""
+        from ..stages.masks import build_protection_mask
+
+        h, w = rgb.shape[:2]
+        profile = self.settings.video_profile
+        work = rgb
+        if 0 < profile.work_max_side < max(h, w):
+            with timed(timings, "faces"):
+                work = resized(rgb, profile.work_max_side / max(h, w))
+        with timed(timings, "faces"):
+            faces = self._detect_faces(work, ts_ms)
+        person, people, chosen = None, [], []
+        if self.stages.preset.protect_person:
+            faces, person, people, chosen = find_subject(self.models, work, faces, depth, ts_ms, timings,
+                                                         self._find_people)
+        with timed(timings, "mask"):
+            person = subject_map(work.shape, person, people, chosen)
+            protect = build_protection_mask(work, person, faces, self.stages.mask)
+            if work is not rgb:
+                import cv2
+
+                protect = cv2.resize(protect, (w, h), interpolation=cv2.INTER_LINEAR)
+                np.clip(protect, 0.0, 1.0, out=protect)
+                faces = scale_faces(faces, w / work.shape[1], h / work.shape[0])
+        return faces, protect
+
+    def _find_people(self, work: np.ndarray, faces: list) -> tuple[list, list]:
+        """(people, faces incl. the full-range detector's), found whenever the faces were just detected and
+        reused in between without their pose masks (those belong to the frame they were found in)."""
+        if self._faces_age == 1:  # _detect_faces just ran the detector
+            people, merged = self.models.people.find(work, faces)
+            self._people_seen = (people, merged)
+            return people, merged
+        people, merged = self._people_seen or ([], faces)
+        return [replace(p, mask=None, mask_box=None) for p in people], merged
+
+    def _detect_faces(self, work: np.ndarray, ts_ms: int) -> list:
+        """Faces every ``face_every`` frames, the latest reused between (working-copy pixels)."""
+        if self.models.faces is None:
+            return []
+        if self._faces_age % self.settings.video_profile.face_every == 0:
+            self._faces_seen = self.models.faces.detect(work, ts_ms)
+            self._faces_age = 0
+        self._faces_age += 1
+        return self._faces_seen
