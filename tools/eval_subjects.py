@@ -52,18 +52,18 @@ def photo_figures(folder: Path, approach: str = "selfie") -> list[dict]:
     """One row per labelled photo: name, the four figures, subject-stage milliseconds."""
     import cv2
 
-    from vidbokeh.engine import Effect, EffectSettings
+    from vidbokeh.engine import EffectSettings, load_models, render_still
 
     metrics = load_metrics()
     images = sorted((folder / "images").glob("*.jpg"))
     if not images:
         raise SystemExit(f"no photos in {folder / 'images'}")
     rows = []
-    with Effect(EffectSettings(approach=approach), log=lambda msg: None, progress=False) as effect:
+    with load_models(EffectSettings(approach=approach), "image", progress=False) as models:
         for path in images:
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             gt = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
-            result = effect.process(np.ascontiguousarray(bgr[:, :, ::-1]))
+            result = render_still(models, np.ascontiguousarray(bgr[:, :, ::-1]))
             out_bgr = np.ascontiguousarray(result.output[:, :, ::-1])
             row = {"name": path.stem, **metrics.portrait_metrics(bgr, out_bgr, gt)}
             row["subject_ms"] = round(1000 * sum(result.timings.get(k, 0.0) for k in SUBJECT_STAGES), 1)
