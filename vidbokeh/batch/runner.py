@@ -136,9 +136,7 @@ def resolved(settings: EffectSettings, *, video: bool) -> EffectSettings:
     """The settings with ``auto`` decided, once, before any worker sees them."""
     from ..engine import resolve_approach
 
-    base = replace(settings, video=video)
-    approach, model = resolve_approach(base, log.info)
-    return replace(base, approach=approach, model=model)
+    return resolve_approach(replace(settings, video=video))
 
 
 def _make_engine(batch: BatchSettings, job: WorkerJob):

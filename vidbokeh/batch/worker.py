@@ -35,19 +35,19 @@ class Worker:
     def __init__(self, job: WorkerJob) -> None:
         self.job = job
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self._photo = None  # Effect for stills
-        self._video = None  # Effect for video
+        self._photo = None  # engine Models for stills
+        self._video = None  # engine Models for video (loaded again for each segment: a fresh stream)
         self.loads = 0
 
     def preload(self, kinds: tuple[str, ...]) -> None:
         """Load the models the given unit kinds need now, before the first unit arrives."""
         if "photo" in kinds:
-            self._photo_effect()
+            self._photo_models()
 
     def close(self) -> None:
-        for effect in (self._photo, self._video):
-            if effect is not None:
-                effect.close()
+        for models in (self._photo, self._video):
+            if models is not None:
+                models.close()
         self._photo = self._video = None
 
     def __enter__(self) -> "Worker":
@@ -98,32 +98,32 @@ class Worker:
         return marker, attempt
 
     # -- engine access: the only place that knows how models are loaded and called ----------------
-    def _photo_effect(self) -> tuple[object, float]:
+    def _photo_models(self) -> tuple[object, float]:
         if self._photo is not None:
             return self._photo, 0.0
-        from ..engine import Effect
+        from ..engine import load_models
 
         t0 = time.perf_counter()
-        self._photo = Effect(self.job.photo, log=log.info, progress=False)
+        self._photo = load_models(self.job.photo, "image", progress=False)
         self.loads += 1
         return self._photo, time.perf_counter() - t0
 
-    def _video_effect(self) -> tuple[object, float]:
-        from ..engine import Effect
+    def _video_session(self) -> tuple[object, float]:
+        from ..engine import VideoSession, load_models
 
         t0 = time.perf_counter()
         if self._video is not None:
             self._video.close()
-        self._video = Effect(self.job.video, log=log.info, progress=False)
+        self._video = load_models(self.job.video, "video", progress=False)
         self.loads += 1
-        return self._video, time.perf_counter() - t0
+        return VideoSession(self._video, self.job.video), time.perf_counter() - t0
 
     # -- photos ---------------------------------------------------------------------------------
     def _photo_unit(self, unit: Unit) -> tuple[int, dict[str, float], float]:
         from ..image_mode import process_image
 
-        effect, load = self._photo_effect()
-        result = process_image(unit.source, unit.output, self.job.photo, overwrite=True, effect=effect)
+        models, load = self._photo_models()
+        result = process_image(unit.source, unit.output, self.job.photo, overwrite=True, models=models)
         return 1, dict(result.timings), load
 
     # -- video segments -------------------------------------------------------------------------
@@ -136,8 +136,8 @@ class Worker:
         assert unit.segment is not None
         source = Path(unit.source)
         info = FileSource(source).info
-        effect, load = self._video_effect()
-        cuda = str(effect.device).startswith("cuda")
+        session, load = self._video_session()
+        cuda = session.models.device.startswith("cuda")
         enc = self.job.encoder
         sink = VideoFileSink(unit.output, info, codec=enc.codec, crf=enc.crf, preset=enc.preset, overwrite=True,
                              prefer_nvenc=cuda)
@@ -145,7 +145,7 @@ class Worker:
         written = 0
 
         def process(items: list) -> list:
-            results = effect.process_batch([f.rgb for f, _ in items], [f.time for f, _ in items])
+            results = session.process_batch([f.rgb for f, _ in items], [f.time for f, _ in items])
             return [(frame, warm, result) for (frame, warm), result in zip(items, results)]
 
         def write(item) -> None:
