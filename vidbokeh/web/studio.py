@@ -86,52 +86,60 @@ class Studio:
             return settings
         return dataclasses.replace(settings, model=model, weights=self.weights)
 
-    def _effect(self, settings: EffectSettings):
-        from ..engine import Effect
+    def _loaded(self, settings: EffectSettings):
+        from ..engine import load_models, resolve_approach
 
         key = analysis_key(dataclasses.replace(settings, strategy="portrait"))
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            effect = self._models.get(key)
-            if effect is None:
+            models = self._models.get(key)
+            if models is None:
                 log.info("loading models for %s", settings.approach)
-                effect = Effect(settings, progress=False, log=log.info)
-                self._models[key] = effect
-        return effect, lock
+                models = load_models(resolve_approach(settings), "image", progress=False)
+                self._models[key] = models
+        return models, lock
 
     def render(self, photo: Photo, settings: EffectSettings) -> FrameResult:
         """The effect on ``photo`` with ``settings`` (the analysis computed once per analysis settings)."""
-        effect, lock = self._effect(self.prepare(settings))
+        from ..engine import render_still
+
+        settings = self.prepare(settings)
+        models, lock = self._loaded(settings)
         with lock:
-            effect.settings = self.prepare(settings)
-            effect.use_strategy(settings.strategy)
-            return effect.process(photo.image.rgb)
+            return render_still(models, photo.image.rgb, settings)
 
     def close(self) -> None:
         with self._guard:
-            for effect in self._models.values():
-                effect.close()
+            for models in self._models.values():
+                models.close()
             self._models.clear()
 
     # -- live ----------------------------------------------------------------------------------
     def open_live(self, settings: EffectSettings) -> "LiveStream":
         """A video session for one live connection (its own temporal state: smoothing, focus puller)."""
-        from ..engine import Effect
+        from ..engine import load_models, resolve_approach
 
-        return LiveStream(Effect(self.prepare(settings), progress=False, log=log.info))
+        settings = resolve_approach(self.prepare(settings))
+        return LiveStream(load_models(settings, "video", progress=False), settings)
 
 
 class LiveStream:
     """One live connection's video session; frames in order, live controls with each frame."""
 
-    def __init__(self, effect) -> None:
-        self._effect = effect
-        self.approach = effect.approach
+    def __init__(self, models, settings: EffectSettings) -> None:
+        from ..engine import VideoSession
+
+        self._models = models
+        try:
+            self._session = VideoSession(models, settings)
+        except BaseException:
+            models.close()
+            raise
+        self.approach = models.approach
 
     def process(self, rgb: np.ndarray, timestamp: float, controls) -> np.ndarray:
-        self._effect.live = controls
-        return self._effect.process(rgb, timestamp).output
+        return self._session.process(rgb, timestamp, controls).output
 
     def close(self) -> None:
-        self._effect.close()
+        self._models.close()
