@@ -1,6 +1,6 @@
 """The live preview in a real X server (Xvfb): the window opens, shows the frame at its size, obeys keys.
 
-Each test starts its own Xvfb (it picks a free display number itself: -displayfd) and stops it at the end.
+Each test starts its own Xvfb (tests/xserver.py: a free display number) and stops it at the end.
 The CLI runs as a real process, found on screen with xdotool, photographed with xwd. Needs the Debian
 packages xvfb, xdotool, x11-apps and imagemagick (`.ci/run` installs them).
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from xserver import xvfb
 
 TOOLS = ("Xvfb", "xdotool", "xwd", "convert")
 pytestmark = pytest.mark.skipif(
@@ -57,28 +58,10 @@ def read_err(proc: subprocess.Popen) -> str:
 @pytest.fixture
 def xserver() -> Iterator[dict[str, str]]:
     """A private Xvfb; yields the environment that points at it."""
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    try:
-        ready, _, _ = select.select([read_fd], [], [], 30)
-        number = os.read(read_fd, 64).decode().strip() if ready else ""
-        if not number.isdigit():
-            pytest.fail("Xvfb did not start")
-        env = {**os.environ, "DISPLAY": f":{number}", "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "xcb"}
+    with xvfb(SCREEN) as display:
+        env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "xcb"}
         env.pop("WAYLAND_DISPLAY", None)
         yield env
-    finally:
-        os.close(read_fd)
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def x(env: dict[str, str], *args: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import select
 import subprocess
 import sys
 import tempfile
@@ -32,20 +31,6 @@ def make_clip(path: Path) -> Path:
             for frame in source:
                 sink.write(frame.rgb, frame.pts, frame.time_base)
     return path
-
-
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten",
-                               "tcp"], pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    ready, _, _ = select.select([read_fd], [], [], 30)
-    number = os.read(read_fd, 64).decode().strip() if ready else ""
-    os.close(read_fd)
-    if not number.isdigit():
-        server.kill()
-        raise SystemExit("Xvfb did not start")
-    return server, f":{number}"
 
 
 def run(clip: Path, seconds: float, approach: str, display: str | None) -> dict[str, float]:
@@ -77,8 +62,10 @@ def main() -> None:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip = opts.clip or make_clip(Path(tmp) / "clip_512x480_30fps.mp4")
-        server, display = start_xvfb()
-        try:
+        sys.path.insert(0, str(REPO / "tests"))
+        from xserver import xvfb
+
+        with xvfb() as display:
             print(f"load average before: {os.getloadavg()[0]:.2f}")
             for round_ in range(opts.repeat):
                 window = run(clip, opts.seconds, opts.approach, display)
@@ -86,9 +73,6 @@ def main() -> None:
                 ratio = window["fps"] / plain["fps"] if plain["fps"] else float("nan")
                 print(f"round {round_ + 1}: window {window}  no-preview {plain}  fps ratio {ratio:.2f}")
             print(f"load average after: {os.getloadavg()[0]:.2f}")
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":
