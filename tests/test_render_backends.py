@@ -173,12 +173,13 @@ def test_primitives_agree():
 
 def test_backend_choice():
     assert resolve_frame_backend("auto", "cpu") == "opencv"
-    assert resolve_frame_backend("auto", None) == "opencv"
+    assert resolve_frame_backend("auto", None) == ("torch" if CUDA else "opencv")  # torch is loaded here
     assert resolve_frame_backend("auto", "cuda:0") == "torch"
     assert resolve_frame_backend("auto", "mps") == "torch"
     assert resolve_frame_backend("torch", "cpu") == "torch"
     assert get_ops("opencv") is OPENCV
     assert get_ops("torch", "cpu") is get_ops("torch", "cpu")
+    assert get_ops("torch", "auto").device.type == ("cuda" if CUDA else "cpu")
     with pytest.raises(UsageError, match="frame backend"):
         resolve_frame_backend("cupy", "cpu")
 

@@ -15,6 +15,7 @@ keep them in any memory format as long as the indexing above behaves as on numpy
 """
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
@@ -217,18 +218,36 @@ class ArrayOps(ABC):
 
 
 def resolve_frame_backend(backend: str, device: str | None) -> str:
-    """'auto' -> 'torch' on a CUDA or MPS device, 'opencv' otherwise; others as given (validated)."""
+    """The backend that runs: 'opencv' or 'torch'.
+
+    'auto' is torch on a CUDA or MPS device and OpenCV on the CPU. With the device itself 'auto' (or None)
+    it is torch only when torch is already loaded (a depth model) and sees a GPU: choosing the backend
+    never imports torch (the selfie approach runs without it).
+    """
     if backend not in FRAME_BACKENDS:
         raise UsageError(f"frame backend must be one of {', '.join(FRAME_BACKENDS)}, got {backend!r}")
     if backend != "auto":
         return backend
-    kind = (device or "cpu").split(":")[0]
+    kind = _device_kind(device)
     return "torch" if kind in ("cuda", "mps") else "opencv"
 
 
+def _device_kind(device: str | None) -> str:
+    kind = (device or "auto").split(":")[0]
+    if kind != "auto":
+        return kind
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
 def get_ops(backend: str = "opencv", device: str | None = None) -> ArrayOps:
-    """The array operations for a backend ('opencv', 'torch', 'auto') on a device (torch only:
-    'cpu', 'cuda', 'cuda:1', 'mps'; None = cpu). Instances are shared."""
+    """The array operations for a backend ('opencv', 'torch', 'auto') on a device ('cpu', 'cuda',
+    'cuda:1', 'mps', 'auto' or None; torch with 'auto' takes a GPU when there is one). Shared instances."""
     chosen = resolve_frame_backend(backend, device)
     if chosen == "opencv":
         from .ops_opencv import OPENCV
@@ -236,4 +255,8 @@ def get_ops(backend: str = "opencv", device: str | None = None) -> ArrayOps:
         return OPENCV
     from .ops_torch import torch_ops
 
-    return torch_ops(device or "cpu")
+    if device in (None, "auto"):
+        import torch  # noqa: F401  (the torch backend was asked for: its device is looked up)
+
+        device = _device_kind("auto")
+    return torch_ops(device)
