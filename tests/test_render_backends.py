@@ -242,3 +242,21 @@ def test_resize_and_luma_agree():
                                    t.download(t.resize(t.upload(small), size, "area")), atol=1e-5)
     np.testing.assert_allclose(OPENCV.resize(small, (300, 211), "linear"),
                                t.download(t.resize(t.upload(small), (300, 211), "linear")), atol=2e-4)
+
+
+def test_engine_renders_with_the_chosen_frame_backend(samples_dir: Path):
+    """EffectSettings.frame_backend reaches the renderer: both backends give the same picture through the engine."""
+    from vidbokeh.engine import EffectSettings, load_models, render_still
+
+    with pytest.raises(UsageError, match="frame backend"):
+        EffectSettings(frame_backend="cupy")
+    rgb = _resized(cv2.imread(str(samples_dir / "images" / "obama_official_portrait.jpg"))[:, :, ::-1], None)[0]
+    outputs = {}
+    settings = EffectSettings(approach="selfie", frame_backend="opencv")
+    with load_models(settings) as models:
+        for backend in ("opencv", "torch", "auto"):
+            chosen = EffectSettings(approach="selfie", frame_backend=backend, device="cpu")
+            outputs[backend] = render_still(models, rgb, chosen).output
+    assert psnr(outputs["opencv"], outputs["torch"]) >= MIN_PSNR
+    assert np.array_equal(outputs["auto"], outputs["opencv"])  # auto on a CPU is OpenCV
+    assert not np.array_equal(outputs["opencv"], rgb)

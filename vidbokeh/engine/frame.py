@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .settings import LiveControls
+from .settings import EffectSettings, LiveControls
 
 if TYPE_CHECKING:
+    from ..render.ops import ArrayOps
     from ..stages.bokeh import BokehSettings
     from ..stages.focus import FocusSettings
 
@@ -85,10 +86,19 @@ def focus_and_coc(depth: np.ndarray, faces: Sequence, protect: np.ndarray, focus
 
 
 def render(rgb: np.ndarray, coc: np.ndarray | None, protect: np.ndarray, max_px: float,
-           bokeh: "BokehSettings") -> tuple[np.ndarray, np.ndarray]:
-    """(output, CoC map): the depth-driven render when there is a CoC map, else the uniform one."""
-    from ..stages.bokeh import render_bokeh, render_uniform
+           bokeh: "BokehSettings", ops: "ArrayOps | None" = None) -> tuple[np.ndarray, np.ndarray]:
+    """(output, CoC map): the depth-driven render when there is a CoC map, else the uniform one, on the
+    array operations ``ops`` (frame_ops; None = OpenCV's)."""
+    from ..stages.bokeh import get_ops, render_bokeh, render_uniform
 
+    ops = get_ops("opencv") if ops is None else ops
     if coc is None:
-        return render_uniform(rgb, max_px, protect, bokeh), (1.0 - protect) * np.float32(max_px)
-    return render_bokeh(rgb, coc.astype(np.float32, copy=False), protect, bokeh), coc
+        return render_uniform(rgb, max_px, protect, bokeh, ops=ops), (1.0 - protect) * np.float32(max_px)
+    return render_bokeh(rgb, coc.astype(np.float32, copy=False), protect, bokeh, ops=ops), coc
+
+
+def frame_ops(settings: EffectSettings) -> "ArrayOps":
+    """The array operations the frame is blurred with: ``settings.frame_backend`` on ``settings.device``."""
+    from ..render.ops import get_ops
+
+    return get_ops(settings.frame_backend, settings.device)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..depth.registry import VARIANT_NAMES, family_of
 from ..errors import UsageError
+from ..render.ops import FRAME_BACKENDS
 
 # auto: hybrid with Depth-Anything when its weights are cached or given, else selfie (see approach.py)
 APPROACHES = ("auto", "depth_anything", "midas", "selfie", "hybrid")
@@ -64,6 +65,9 @@ class EffectSettings:
     model: str | None = None  # depth variant; None = the approach's default
     weights: Path | None = None  # depth weights file instead of the store
     device: str = "auto"  # one of DEVICES
+    # how the frame is blurred (vidbokeh/render): "opencv", "torch" (on the device), or "auto" = torch on a
+    # CUDA/MPS device, OpenCV on the CPU (render.ops.resolve_frame_backend)
+    frame_backend: str = "auto"
     strategy: str = "portrait"  # a name in stages/presets.py's table
     focus: float | None = None  # 0..1 of the depth range
     focus_point: tuple[float, float] | None = None  # pixels, or fractions of the picture when both <= 1
@@ -87,6 +91,8 @@ class EffectSettings:
             raise UsageError(f"unknown approach {self.approach!r}; choose from {', '.join(APPROACHES)}")
         if self.device not in DEVICES:
             raise UsageError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.frame_backend not in FRAME_BACKENDS:
+            raise UsageError(f"unknown frame backend {self.frame_backend!r}; choose from {', '.join(FRAME_BACKENDS)}")
         if self.model is not None:
             if self.model not in VARIANT_NAMES:
                 raise UsageError(f"unknown depth model {self.model!r}; see `vidbokeh models list`")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import UsageError
-from .frame import FrameResult, focus_and_coc, largest_blur, render, timed
+from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, timed
 from .large_pictures import focus_on_reduced, reduce, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
@@ -90,7 +90,8 @@ def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
         if analysis.depth is not None:
             focus, coc = focus_and_coc(analysis.depth, faces, protect, focus_settings, analysis.approach, controls)
     with timed(timings, "render"):
-        output, coc = render(work, coc, protect, largest_blur(focus_settings, work.shape, controls), stages.bokeh)
+        output, coc = render(work, coc, protect, largest_blur(focus_settings, work.shape, controls), stages.bokeh,
+                             frame_ops(settings))
     result = FrameResult(output=output, depth=analysis.depth, protect=protect, coc=coc, focus=focus, faces=faces,
                          timings=timings)
     return to_full_size(result, analysis.original)

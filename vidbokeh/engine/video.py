@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..depth.registry import family_of
-from .frame import FrameResult, focus_and_coc, largest_blur, render, scale_faces, timed
+from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, scale_faces, timed
 from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
@@ -35,6 +35,7 @@ class VideoSession:
         self.models = models
         self.settings = models.settings_for(settings if settings is not None else models.settings)
         self.stages = stage_settings(self.settings, self.settings.video_profile)
+        self._ops = frame_ops(self.settings)  # the frame's array operations, chosen once for the stream
         smooth = smoothing_settings(self.settings)
         self._smoother = self._puller = None
         if smooth.strength > 0:
@@ -126,7 +127,7 @@ class VideoSession:
         self._last_time = timestamp
         with timed(timings, "render"):
             output, coc = render(rgb, coc, protect, largest_blur(focus_settings, rgb.shape, controls),
-                                 self.stages.bokeh)
+                                 self.stages.bokeh, self._ops)
         return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=focus, faces=faces,
                            timings=timings)
 
