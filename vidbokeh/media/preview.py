@@ -61,8 +61,12 @@ class PreviewSink:
         except Exception as exc:
             raise UsageError(f"cannot open the preview window: {exc}; use --no-preview") from exc
         self._open = True
-        if size is not None:
-            self._size_window(size)
+        if size is not None:  # a dark frame with a word while the first frame is being made (models load)
+            shown = self._size_window(size)
+            waiting = np.full((shown[1], shown[0], 3), 24, np.uint8)
+            self._overlay(waiting, ("waiting for the first frame...",))
+            gui.imshow(self.title, waiting)
+            self.poll()
         return self
 
     def _size_window(self, frame_size: tuple[int, int]) -> tuple[int, int]:
