@@ -546,3 +546,11 @@ def test_fuzzed_inputs_end_cleanly(tmp_path):
         leftovers = [p.name for p in work.iterdir() if "partial" in p.name]
         assert not leftovers, f"seed {seed} ({kind} {ext}): temp file left: {leftovers}"
     assert outcomes.get("ok", 0) > 100  # most damage is survivable
+
+
+def test_window_size_fits_the_screen_keeping_the_aspect():
+    from vidbokeh.media.display import fit_to_screen
+
+    assert fit_to_screen((512, 480), (1280, 1024)) == (512, 480)  # never scaled up
+    assert fit_to_screen((3840, 2160), (1920, 1080), margin=80) == (1777, 1000)
+    assert fit_to_screen((640, 480), None) == (640, 480)  # screen unknown: the frame's size
