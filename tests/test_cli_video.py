@@ -11,7 +11,7 @@ import pytest
 from media_factory import audio_packets, decoded_video, make_clip
 from vidbokeh.cli import run
 from vidbokeh.engine import EffectSettings
-from vidbokeh.video_mode import CameraJob, run_webcam
+from vidbokeh.webcam_mode import CameraJob, run_webcam
 
 SELFIE = ["--approach", "selfie"]
 

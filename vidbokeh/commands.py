@@ -80,7 +80,8 @@ def cmd_file(args: argparse.Namespace) -> int:
 
 
 def cmd_webcam(args: argparse.Namespace) -> int:
-    from .video_mode import CameraJob, EncoderSettings, run_webcam
+    from .video_mode import EncoderSettings
+    from .webcam_mode import CameraJob, run_webcam
 
     settings = effect_settings(args, video=True)
     enc = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)

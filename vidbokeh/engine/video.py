@@ -134,7 +134,10 @@ class VideoSession:
     def _pull_focus(self, focus: float, timestamp: float | None) -> float:
         if self._puller is None:
             return focus
-        dt = 1 / _DEFAULT_FPS if timestamp is None or self._last_time is None else max(1e-3, timestamp - self._last_time)
+        if timestamp is None or self._last_time is None:
+            dt = 1 / _DEFAULT_FPS
+        else:
+            dt = max(1e-3, timestamp - self._last_time)
         cut = self._smoother is not None and self._smoother.last_cut_reason == "frame"
         return self._puller.update(focus, dt, cut=cut)
 
