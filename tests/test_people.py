@@ -175,13 +175,13 @@ def _portrait(samples_dir: Path, name: str, height: int) -> np.ndarray:
 
 def test_two_people_side_by_side_are_both_subjects(samples_dir) -> None:
     """A group of two at somewhat different scales (their heads 225 and 127 px): both kept sharp."""
-    from vidbokeh.engine import Effect, EffectSettings
+    from vidbokeh.engine import EffectSettings, load_models, render_still
 
     left = _portrait(samples_dir, "obama_official_portrait.jpg", 900)
     right = _portrait(samples_dir, "biden_official_portrait.jpg", 900)
     rgb = np.ascontiguousarray(np.hstack([left, right]))
-    with Effect(EffectSettings(approach="selfie"), log=lambda msg: None) as effect:
-        result = effect.process(rgb)
+    with load_models(EffectSettings(approach="selfie")) as models:
+        result = render_still(models, rgb)
     x = left.shape[1]
     assert len(result.faces) == 2
     assert result.protect[300:700, x + 120:x + 330].mean() > 0.9  # the second man's chest and arms
@@ -190,14 +190,14 @@ def test_two_people_side_by_side_are_both_subjects(samples_dir) -> None:
 
 def test_a_small_person_far_behind_is_blurred(samples_dir) -> None:
     """The same man, near and (at a quarter of the scale) far behind: only the near one stays sharp."""
-    from vidbokeh.engine import Effect, EffectSettings
+    from vidbokeh.engine import EffectSettings, load_models, render_still
 
     near = _portrait(samples_dir, "obama_official_portrait.jpg", 900)
     far = cv2.resize(near, (near.shape[1] // 4, near.shape[0] // 4), interpolation=cv2.INTER_AREA)
     rgb = np.hstack([near, np.full((900, 500, 3), 120, np.uint8)])
     x, y = near.shape[1] + 150, 100
     rgb[y:y + far.shape[0], x:x + far.shape[1]] = far
-    with Effect(EffectSettings(approach="selfie"), log=lambda msg: None) as effect:
-        result = effect.process(np.ascontiguousarray(rgb))
+    with load_models(EffectSettings(approach="selfie")) as models:
+        result = render_still(models, np.ascontiguousarray(rgb))
     assert result.protect[300:700, 150:550].mean() > 0.9
     assert result.protect[y:y + far.shape[0], x:x + far.shape[1]].max() < 0.1
