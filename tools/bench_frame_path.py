@@ -2,7 +2,7 @@
 and 2160p, with the device and the frame backend chosen explicitly. Run through tools/bench_video.py:
 
     python tools/bench_video.py --device cuda --frame-backend torch [--sizes 720p,1080p,2160p]
-                                [--frames 240] [--realtime] [--rates 30,60] [--json out.json]
+                                [--frames 240] [--realtime] [--rates 30,60] [--approach A] [--json out.json]
 
 For each size the clip (default ../shared/samples/videos/sam2_juggle.mp4) is scaled to the size and its
 first --frames frames (looped if shorter) are written as a test clip (H.264 CRF 18); then, each case in its
@@ -60,14 +60,15 @@ def make_clip(src: Path, dst: Path, frames: int, size: tuple[int, int], rate: fl
             out.mux(p)
 
 
-def stages(clip: str, device: str, backend: str, weights: str) -> int:
+def stages(clip: str, device: str, backend: str, weights: str, approach: str = "auto") -> int:
     """Child: per-stage ms per frame through the engine's video session (decode and encode excluded)."""
     import av
     import numpy as np
 
     from vidbokeh.engine import EffectSettings, VideoSession, load_models, resolve_approach
 
-    settings = resolve_approach(EffectSettings(weights=Path(weights), device=device, frame_backend=backend))
+    settings = resolve_approach(EffectSettings(approach=approach, weights=Path(weights), device=device,
+                                               frame_backend=backend))
     sums: dict[str, float] = {}
     count, busy = 0, 0.0
     with load_models(settings, mode="video", progress=False) as models, av.open(clip) as container:
@@ -129,7 +130,7 @@ def main(args, run_child, synthetic_weights_into) -> int:
     rates = [float(r) for r in args.rates.split(",") if r]
     frames = args.frames or 240
     device, backend = args.device or "auto", args.frame_backend or "auto"
-    flags = ["--device", device, "--frame-backend", backend]
+    flags = ["--device", device, "--frame-backend", backend] + (["--approach", args.approach] if args.approach else [])
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="vidbokeh-bench-") as tmp_s:
         tmp = Path(tmp_s)
@@ -143,7 +144,8 @@ def main(args, run_child, synthetic_weights_into) -> int:
             row["file"] = {**r, "fps": frames / r["seconds"]}
             print(f"{size:6s} file      {row['file']['fps']:7.1f} fps  host {r['peak_rss_mb']:6.0f} MB  "
                   f"gpu {r.get('gpu_peak_mb') or 0:6.0f} MB", flush=True)
-            s = run_child("stages", str(clip), device, backend, str(weights), timeout=args.timeout, tag="STAGES")
+            s = run_child("stages", str(clip), device, backend, str(weights), args.approach or "auto",
+                          timeout=args.timeout, tag="STAGES")
             row["stages"] = s
             parts = "  ".join(f"{k} {v:.1f}" for k, v in sorted(s["stage_ms"].items()))
             print(f"{size:6s} stages    {s['fps']:7.1f} fps  ms/frame: {parts}", flush=True)

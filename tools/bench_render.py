@@ -48,7 +48,7 @@ import torch  # noqa: E402
 from vidbokeh.render import BokehSettings, get_ops, render_bokeh, render_uniform  # noqa: E402
 from vidbokeh.stages.focus import FocusSettings, choose_focus, coc_map  # noqa: E402
 
-PORTRAIT = ROOT.parent / "shared" / "samples" / "images" / "obama_official_portrait.jpg"
+PORTRAIT = Path(os.environ.get("VIDBOKEH_SHARED", ROOT.parent / "shared")) / "samples" / "images" / "obama_official_portrait.jpg"
 MODES = ("uniform", "layered", "bloom", "foreground", "polygon")
 
 

@@ -246,6 +246,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="720p,1080p,2160p", help="frame-path benchmark sizes")
     ap.add_argument("--realtime", action="store_true", help="frame-path benchmark: also a live clip per size")
     ap.add_argument("--rates", default="30,60", help="frame rates of the live clip (--realtime)")
+    ap.add_argument("--approach", default=None, help="frame-path benchmark: the approach (default: the CLI's)")
     args = ap.parse_args()
     if args.device or args.frame_backend or args.realtime:
         import bench_frame_path

@@ -5,23 +5,32 @@
 #   2. the renderer alone per backend (tools/bench_render.py, torch on cuda vs opencv);
 #   3. the frame path (tools/bench_video.py --device cuda --frame-backend torch): file mode at 720p, 1080p
 #      and 2160p, per-stage times, and the live clip at 30 and 60 fps.
-# Results go to ${OUT:-gpu_check_out}/ (logs and JSON). Run from the repository root:
-#   tools/gpu_check.sh            # or: OUT=/somewhere FRAMES=240 tools/gpu_check.sh
+# On a bare device machine, pack first (here): tools/gpu_pack.sh, then carry .gpu (wheels, samples, models).
+# Results go to $OUT (the device's result folder) or gpu_check_out/. Run from the repository root.
 set -u
 OUT=${OUT:-gpu_check_out}
 FRAMES=${FRAMES:-120}
-PY=${PYTHON:-python}
-export PYTHONPATH=${PYTHONPATH:-$PWD}
+PY=${PYTHON:-python3}
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 VIDBOKEH_OFFLINE=1
+if [ -d .gpu ]; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl \
+        && export PYTHONPATH=$PWD:/tmp/site
+    export VIDBOKEH_SHARED=$PWD/.gpu/shared VIDBOKEH_HOME=/tmp/vidbokeh_home
+    mkdir -p "$VIDBOKEH_HOME" && cp .gpu/home/* "$VIDBOKEH_HOME/" 2>/dev/null
+fi
 mkdir -p "$OUT"
 status=0
 step() { echo "== $1 ($(date -u +%H:%M:%S))"; }
 
 step "environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-$PY -c "import torch, cv2; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(), 'opencv', cv2.__version__)" | tee -a "$OUT/gpu.txt"
+$PY -c "import torch, cv2; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'opencv', cv2.__version__)" \
+    | tee -a "$OUT/gpu.txt"
+APPROACH=()
+$PY -c "import mediapipe" 2>/dev/null || { APPROACH=(--approach depth_anything); echo "no MediaPipe: depth_anything" | tee -a "$OUT/gpu.txt"; }
 
 step "gpu tests (parity on CUDA, OOM message)"
-timeout 120 $PY -m pytest -q -m gpu tests/test_render_backends.py -rs 2>&1 | tee "$OUT/gpu_tests.log" | tail -5
+timeout 120 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_render_backends.py -rs 2>&1 | tee "$OUT/gpu_tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 step "renderer per backend"
@@ -32,8 +41,8 @@ timeout 75 $PY tools/bench_render.py --sizes 1280x720,1920x1080,3840x2160 --blur
 
 step "frame path: file, stages, live"
 timeout 270 $PY tools/bench_video.py --device cuda --frame-backend torch --sizes 720p,1080p,2160p \
-    --frames "$FRAMES" --realtime --rates 30,60 --timeout 120 --json "$OUT/bench_video.json" 2>&1 \
-    | tee "$OUT/bench_video.log"
+    --frames "$FRAMES" --realtime --rates 30,60 --timeout 120 ${APPROACH[@]+"${APPROACH[@]}"} \
+    --json "$OUT/bench_video.json" 2>&1 | tee "$OUT/bench_video.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 step "done (status $status)"
