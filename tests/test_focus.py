@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from vidbokeh.errors import InputError, UsageError
-from vidbokeh.stages.focus import FocusSettings, choose_focus, coc_map, main_face, normalise_depth, otsu_threshold
+from vidbokeh.stages.faces import Face, main_face
+from vidbokeh.stages.focus import FocusSettings, choose_focus, coc_map, normalise_depth, otsu_threshold
 from vidbokeh.stages.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 
@@ -99,10 +100,10 @@ def test_choose_focus_uses_the_main_face_then_the_mask_then_the_centre() -> None
     central, edge = _Face(90, 20, 110, 60), _Face(170, 15, 195, 60)
     norm = normalise_depth(depth)
     # "largest and most central": the edge face is bigger but the central one wins here
-    assert main_face([edge, central], w, h) == (90, 20, 110, 60)
+    assert main_face([Face(170, 15, 195, 60, 1.0), Face(90, 20, 110, 60, 1.0)], (h, w)).x0 == 90
     assert choose_focus(depth, [edge, central]) == pytest.approx(float(norm[40, 100]))
     assert choose_focus(depth, [(170, 15, 195, 60)]) == pytest.approx(float(norm[40, 180]))
-    assert main_face([_Face(150, 0, 200, 80), central], w, h) == (150, 0, 200, 80)  # much larger wins
+    assert main_face([Face(150, 0, 200, 80, 1.0), Face(90, 20, 110, 60, 1.0)], (h, w)).x0 == 150  # larger wins
     mask = np.zeros((h, w), np.float32)
     mask[80:100, 10:30] = 1.0
     assert choose_focus(depth, [], mask) == pytest.approx(float(norm[90, 20]))

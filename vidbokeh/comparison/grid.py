@@ -33,17 +33,6 @@ def fit_width(rgb: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=interpolation)
 
 
-def colourise_depth(depth: np.ndarray) -> np.ndarray:
-    """Relative depth to RGB (turbo), stretched between its 2nd and 98th percentiles."""
-    finite = np.isfinite(depth)
-    if not finite.any():
-        return np.zeros((*depth.shape, 3), np.uint8)
-    low, high = np.percentile(depth[finite], [2, 98])
-    scaled = (np.nan_to_num(depth, nan=low) - low) / max(float(high - low), 1e-12)
-    grey = (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
-    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
-
-
 def mask_picture(protect: np.ndarray) -> np.ndarray:
     """Protection 0..1 as grey RGB (white = kept sharp)."""
     grey = (np.clip(protect, 0, 1) * 255).astype(np.uint8)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..engine import DEPTH_APPROACHES, EffectSettings, Models, load_models, render_still, resolve_approach
 from ..errors import InputError, UsageError, VidbokehError
+from ..media.maps import colourise_depth
 from . import agreement, grid
 from .depth_metrics import DepthFigures, constant_baseline, depth_figures, load_depth_png
 from .inputs import InputImage, resolve_inputs
@@ -151,7 +152,7 @@ def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Prob
             gt = load_depth_png(image.depth_path, settings.depth_scale)
             valid = gt > 0
             inverse = np.where(valid, 1.0 / np.where(valid, gt, 1.0), np.nan).astype(np.float32)
-            depth_cell = grid.fit_width(grid.colourise_depth(inverse), width)
+            depth_cell = grid.fit_width(colourise_depth(inverse), width)
             if valid.any():
                 depth_range = (float(gt[valid].min()), float(gt[valid].max()))
                 baseline = constant_baseline(gt)
@@ -172,8 +173,8 @@ def _effect_settings(settings: CompareSettings, run: RunSpec) -> EffectSettings:
                    video=False)
 
 
-def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, image: InputImage, settings: CompareSettings, staging: Path,
-             out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
+def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, image: InputImage,
+             settings: CompareSettings, staging: Path, out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
     name = f"{image.key}__{run.name}.jpg"
     try:
         rgb = _read_rgb(image.path)
@@ -201,7 +202,7 @@ def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, imag
             notes.append(f"depth ground truth not used: {error}")
     width = settings.grid_cell_width
     pictures = _Pictures(
-        depth_cell=None if frame.depth is None else grid.fit_width(grid.colourise_depth(frame.depth), width),
+        depth_cell=None if frame.depth is None else grid.fit_width(colourise_depth(frame.depth), width),
         mask_cell=grid.fit_width(grid.mask_picture(frame.protect), width),
         result_cell=grid.fit_width(frame.output, width),
         depth_small=None if frame.depth is None else agreement.downsample(frame.depth),
@@ -271,7 +272,7 @@ def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str
         top.append(grid.Cell(probe.mask_cell, ("ground truth", "person mask")))
     if probe.depth_cell is not None:
         low, high = probe.depth_range or (math.nan, math.nan)
-        top.append(grid.Cell(probe.depth_cell, ("ground truth", f"depth {low:.2f}-{high:.2f} m (red = near)")))
+        top.append(grid.Cell(probe.depth_cell, ("ground truth", f"depth {low:.2f}-{high:.2f} m (bright = near)")))
     rows = [top]
     for run in runs:
         outcome = outcomes[(info.key, run.name)]
@@ -286,7 +287,7 @@ def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str
             rows.append([cell(None, f"FAILED: {outcome.error}")])
             continue
         rows.append([
-            cell(found.depth_cell, "depth (red = near)" if found.depth_cell is not None else "no depth map"),
+            cell(found.depth_cell, "depth (bright = near)" if found.depth_cell is not None else "no depth map"),
             cell(found.mask_cell, "protection (white = sharp)"),
             cell(found.result_cell, f"result, {1000 * (outcome.seconds or 0):.0f} ms"),
         ])

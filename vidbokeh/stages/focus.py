@@ -9,7 +9,7 @@ Public API:
     normalise_depth(depth, settings=FocusSettings()) -> float32 HxW in [0, 1] (1 = nearest)
     choose_focus(depth, faces=(), protect_mask=None, settings=FocusSettings(), image_size=None) -> float
         settings.focus if given; else the depth at settings.focus_point; else the median depth
-        inside the main face (largest and most central; the inner part of its box); else inside
+        inside the main face (faces.main_face; the inner part of its box); else inside
         the person mask (protect_mask > 0.5); else in the centre of the frame.
     coc_map(depth, focus, settings, diag) -> float32 HxW, SIGNED blur radius in pixels:
         > 0 behind the focus plane (farther), < 0 in front of it (only with blur_foreground),
@@ -31,8 +31,9 @@ import cv2
 import numpy as np
 
 from vidbokeh.errors import InputError, UsageError
+from vidbokeh.stages.faces import Face, main_face
 
-__all__ = ["FocusSettings", "normalise_depth", "choose_focus", "coc_map", "otsu_threshold", "main_face"]
+__all__ = ["FocusSettings", "normalise_depth", "choose_focus", "coc_map", "otsu_threshold"]
 
 
 @dataclass(frozen=True)
@@ -87,28 +88,16 @@ def normalise_depth(depth: np.ndarray, settings: FocusSettings = FocusSettings()
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _box_of(face: Any) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) from an object with those attributes (faces.Face) or a 4-sequence."""
+def _as_face(face: Any) -> Face:
+    """A faces.Face, or one made from an (x0, y0, x1, y1) box."""
+    if isinstance(face, Face):
+        return face
     if all(hasattr(face, a) for a in ("x0", "y0", "x1", "y1")):
-        return float(face.x0), float(face.y0), float(face.x1), float(face.y1)
+        return Face(float(face.x0), float(face.y0), float(face.x1), float(face.y1), 1.0)
     values = tuple(float(v) for v in face)
     if len(values) != 4:
         raise UsageError(f"a face must be (x0, y0, x1, y1), got {face!r}")
-    return values  # type: ignore[return-value]
-
-
-def main_face(faces: Sequence[Any], width: int, height: int) -> tuple[float, float, float, float] | None:
-    """Box of the main face: the largest, weighted down the farther it is from the centre."""
-    best, best_score = None, 0.0
-    half_diag = 0.5 * math.hypot(width, height)
-    for face in faces:
-        x0, y0, x1, y1 = _box_of(face)
-        area = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-        off = math.hypot(0.5 * (x0 + x1) - 0.5 * width, 0.5 * (y0 + y1) - 0.5 * height) / half_diag
-        score = area * (1.0 - 0.6 * min(off, 1.0))
-        if score > best_score:
-            best, best_score = (x0, y0, x1, y1), score
-    return best
+    return Face(*values, 1.0)
 
 
 def _median_in_box(norm: np.ndarray, box: tuple[float, float, float, float], inner: float) -> float | None:
@@ -150,9 +139,9 @@ def choose_focus(
         if value is None:
             raise UsageError(f"focus point {settings.focus_point} lies outside the {img_w}x{img_h} image")
         return value
-    face = main_face(faces, img_w, img_h) if faces else None
+    face = main_face([_as_face(f) for f in faces], (img_h, img_w)) if faces else None
     if face is not None:
-        value = _median_in_box(norm, (face[0] * sx, face[1] * sy, face[2] * sx, face[3] * sy), 0.5)
+        value = _median_in_box(norm, (face.x0 * sx, face.y0 * sy, face.x1 * sx, face.y1 * sy), 0.5)
         if value is not None:
             return value
     if protect_mask is not None:
