@@ -354,3 +354,33 @@ def test_finished_jobs_and_idle_sessions_are_removed_after_their_time_limits(mak
     store = client.app.state.sessions
     assert store.expire_idle(now=time.monotonic() + 7200) == 1  # idle past the limit: closed, folder gone
     assert not session.folder.exists() and store.all() == []
+
+
+def test_slider_changes_reuse_the_photos_analysis_and_match_vidbokeh_image(make_client, portrait, tmp_path,
+                                                                           synthetic_weights):
+    from vidbokeh.engine import EffectSettings
+    from vidbokeh.image_mode import process_image
+
+    weights = synthetic_weights("dav2_vits")
+    client = make_client(weights=weights, weights_model="depth_anything_v2_vits")
+    pid = client.post("/api/photos", files={"image": ("portrait.jpg", portrait.read_bytes())}).json()["id"]
+
+    def render(**settings):
+        response = client.post(f"/api/photos/{pid}/render", json={"settings": {"approach": "depth_anything", **settings}})
+        assert response.status_code == 200, response.text
+        return json.loads(response.headers["x-timings"]), _decode(response.content).astype(np.int16)
+
+    first, _ = render()
+    assert "analyse_depth" in first and "analyse_faces" in first  # the first render analyses the photo
+    near, near_img = render(focus_point=[0.5, 0.3])
+    far, far_img = render(focus_point=[0.05, 0.05], max_blur=0.05)
+    for timings in (near, far):  # later ones only focus and render
+        assert not any(k.startswith("analyse_") or k == "depth" for k in timings), timings
+    assert np.abs(near_img - far_img).mean() > 1.0
+
+    settings = {"approach": "depth_anything", "focus_point": [0.05, 0.05], "aperture_blades": 7}
+    download = client.post(f"/api/photos/{pid}/download", json={"settings": settings})
+    out = tmp_path / "cli.jpg"
+    process_image(portrait, out, EffectSettings(approach="depth_anything", weights=weights,
+                                                focus_point=(0.05, 0.05), aperture_blades=7))
+    assert download.content == out.read_bytes()  # the cached analysis renders what `vidbokeh image` writes

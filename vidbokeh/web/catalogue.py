@@ -8,11 +8,11 @@ from functools import lru_cache
 @lru_cache(maxsize=1)
 def _names() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], dict[str, str]]:
     from ..depth.registry import DEFAULT_MODELS, VARIANT_NAMES
-    from ..engine import DEPTH_APPROACHES
-    from ..stages.presets import DEFAULT_PRESET, PRESETS
+    from ..engine import APPROACHES, strategy_names
+    from ..stages.presets import DEFAULT_PRESET
 
-    strategies = (DEFAULT_PRESET, *(name for name in PRESETS if name != DEFAULT_PRESET))
-    return ("auto", "selfie", *DEPTH_APPROACHES), strategies, VARIANT_NAMES, dict(DEFAULT_MODELS)
+    strategies = (DEFAULT_PRESET, *(name for name in strategy_names() if name != DEFAULT_PRESET))
+    return APPROACHES, strategies, VARIANT_NAMES, dict(DEFAULT_MODELS)
 
 
 def choices(server_weights: str | None = None) -> dict:

@@ -1,14 +1,16 @@
-"""The studio's one door to the engine: models loaded once and shared, photos decoded once, their analysis
-(depth, faces, protection mask) cached so a slider change costs only focus + render.
+"""The studio's one door to the engine: models loaded once per (approach, model, device, ...) and shared by
+every browser session, photos decoded once, and each photo's analysis (depth, faces, person and protection
+masks: ``analyse_still``) cached, so a slider change or a tap costs only focus + render (``render_analysis``).
 
-Model use is serialised by one lock per loaded model set (detectors keep per-call state); the app calls these
-blocking methods from its worker threads.
+The detectors keep per-call state, so each loaded model set is used under its own lock; rendering from an
+analysis needs no model and runs without it. The app calls these blocking methods from worker threads.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,22 @@ from ..engine import EffectSettings, FrameResult
 
 log = logging.getLogger(__name__)
 
-# Settings a render reads; every other preset field changes what the analysis holds.
-RENDER_FIELDS = frozenset({"focus", "focus_point", "max_blur", "dof", "blur_foreground", "aperture_blades",
-                           "highlight_bloom"})
-_ANALYSES_PER_PHOTO = 3
+# Fields that only change a call, not which models are loaded: the look (read by render_analysis), the
+# strategy (its mask hints are applied from the cached person map), and the per-call depth/video knobs.
+_PER_CALL_FIELDS = frozenset({"strategy", "focus", "focus_point", "max_blur", "dof", "blur_foreground",
+                              "aperture_blades", "highlight_bloom", "depth_size", "video", "depth_every",
+                              "smoothing", "video_profile", "weights_note"})
+ANALYSES_PER_PHOTO = 2  # e.g. the approach before and after a change, so switching back is instant
 
 
 @dataclass(eq=False)
 class Photo:
-    """One uploaded photo: its bytes, the decoded image and its cached analyses (per analysis settings)."""
+    """One uploaded photo: its bytes, the decoded image and its cached analyses."""
 
     data: bytes
     image: Any  # the decoded image (pixels + format, EXIF, ICC)
     stem: str  # download-name stem
-    analyses: dict = field(default_factory=dict)  # analysis key -> analysis, newest last
+    analyses: "OrderedDict[tuple, Any]" = field(default_factory=OrderedDict)  # key -> StillAnalysis, newest last
 
     @property
     def format(self) -> str:
@@ -43,10 +47,10 @@ class Photo:
         return self.image.size
 
 
-def analysis_key(settings: EffectSettings) -> tuple:
-    """What an analysis depends on: every settings field a render does not read."""
+def models_key(settings: EffectSettings) -> tuple:
+    """What the loaded models depend on: every settings field that is not per call (resolved settings)."""
     return tuple((f.name, getattr(settings, f.name)) for f in dataclasses.fields(settings)
-                 if f.name not in RENDER_FIELDS)
+                 if f.name not in _PER_CALL_FIELDS)
 
 
 class Studio:
@@ -86,28 +90,60 @@ class Studio:
             return settings
         return dataclasses.replace(settings, model=model, weights=self.weights)
 
-    def _loaded(self, settings: EffectSettings):
-        from ..engine import load_models, resolve_approach
+    def resolve(self, settings: EffectSettings) -> EffectSettings:
+        """``settings`` with the server's weights where they apply and ``auto`` resolved (once per request, so
+        the models and the analysis asked for agree)."""
+        from ..engine import resolve_approach
 
-        key = analysis_key(dataclasses.replace(settings, strategy="portrait"))
+        return resolve_approach(self.prepare(settings))
+
+    def _loaded(self, resolved: EffectSettings):
+        """(models, their lock) for resolved settings, loaded on first use."""
+        from ..engine import load_models
+
+        key = models_key(resolved)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             models = self._models.get(key)
             if models is None:
-                log.info("loading models for %s", settings.approach)
-                models = load_models(resolve_approach(settings), "image", progress=False)
+                log.info("loading models for %s", resolved.approach)
+                models = load_models(resolved, "image", progress=False)
                 self._models[key] = models
         return models, lock
 
-    def render(self, photo: Photo, settings: EffectSettings) -> FrameResult:
-        """The effect on ``photo`` with ``settings`` (the analysis computed once per analysis settings)."""
-        from ..engine import render_still
+    def analysis(self, photo: Photo, resolved: EffectSettings) -> tuple[Any, bool]:
+        """(the photo's analysis for these resolved settings, whether this call made it): computed on first
+        use, then cached on the photo."""
+        from ..engine import analyse_still
 
-        settings = self.prepare(settings)
-        models, lock = self._loaded(settings)
+        key = (models_key(resolved), resolved.depth_size)
+        found = photo.analyses.get(key)
+        if found is not None:
+            photo.analyses.move_to_end(key)
+            return found, False
+        models, lock = self._loaded(resolved)
         with lock:
-            return render_still(models, photo.image.rgb, settings)
+            found = photo.analyses.get(key)  # another request may have made it meanwhile
+            if found is not None:
+                return found, False
+            found = analyse_still(models, photo.image.rgb, resolved)
+            photo.analyses[key] = found
+            while len(photo.analyses) > ANALYSES_PER_PHOTO:
+                photo.analyses.popitem(last=False)
+        return found, True
+
+    def render(self, photo: Photo, settings: EffectSettings) -> FrameResult:
+        """The effect on ``photo`` with ``settings``: the cached analysis rendered (``timings`` holds this
+        call's stages; ``analysed`` is added when the analysis was made by this call)."""
+        from ..engine import render_analysis
+
+        resolved = self.resolve(settings)
+        analysis, fresh = self.analysis(photo, resolved)
+        result = render_analysis(analysis, resolved)
+        if fresh:
+            result.timings.update({f"analyse_{k}": v for k, v in analysis.timings.items()})
+        return result
 
     def close(self) -> None:
         with self._guard:
@@ -118,10 +154,10 @@ class Studio:
     # -- live ----------------------------------------------------------------------------------
     def open_live(self, settings: EffectSettings) -> "LiveStream":
         """A video session for one live connection (its own temporal state: smoothing, focus puller)."""
-        from ..engine import load_models, resolve_approach
+        from ..engine import load_models
 
-        settings = resolve_approach(self.prepare(settings))
-        return LiveStream(load_models(settings, "video", progress=False), settings)
+        resolved = self.resolve(settings)
+        return LiveStream(load_models(resolved, "video", progress=False), resolved)
 
 
 class LiveStream:
