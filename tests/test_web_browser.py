@@ -29,8 +29,8 @@ def server(web_home, synthetic_weights, tmp_path):
     weights = synthetic_weights("dav2_vits")
     work = tmp_path / "work"
     work.mkdir()
-    running = start_server({"weights": str(weights), "weights_model": "depth_anything_v2_vits",
-                            "work_dir": str(work)}, web_home, tmp_path / "server.log")
+    running = start_server(["--weights", weights, "--model", "depth_anything_v2_vits", "--work-dir", work],
+                           web_home, tmp_path / "server.log")
     yield running
     code = running.stop()  # Ctrl-C
     assert not list(work.iterdir()), "the server left temporary files behind"

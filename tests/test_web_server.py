@@ -1,4 +1,4 @@
-"""The studio as ``vidbokeh serve`` runs it: a real uvicorn server in a subprocess, stopped by Ctrl-C."""
+"""``vidbokeh serve``: a real uvicorn server in a subprocess, stopped by Ctrl-C."""
 from __future__ import annotations
 
 import json
@@ -40,7 +40,7 @@ def test_ctrl_c_stops_the_server_within_seconds_and_removes_a_running_jobs_files
 
     work = tmp_path / "work"
     work.mkdir()
-    server = start_server({"work_dir": str(work)}, web_home, tmp_path / "server.log")
+    server = start_server(["--work-dir", work], web_home, tmp_path / "server.log")
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             assert client.get("/api/health").json()["status"] == "ok"

@@ -73,18 +73,15 @@ class RunningServer:
             raise
 
 
-def start_server(settings: dict, home: Path, log: Path, timeout: float = 180.0) -> RunningServer:
-    """The studio on a free port in a subprocess (as ``vidbokeh serve`` runs it); returns once it printed its
-    URL. Its output goes to ``log``."""
-    import json
+def start_server(args: list, home: Path, log: Path, timeout: float = 180.0) -> RunningServer:
+    """``vidbokeh serve --port 0 ARGS`` in a subprocess; returns once it printed its URL. Its output goes to
+    ``log``."""
     import time
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VIDBOKEH_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    code = ("import json, sys; from vidbokeh.web import serve, ServerSettings; "
-            "sys.exit(serve(ServerSettings(port=0, **json.loads(sys.argv[1]))))")
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", code, json.dumps(settings)], stdout=out,
-                                   stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        process = subprocess.Popen([sys.executable, "-m", "vidbokeh", "serve", "--port", "0", *map(str, args)],
+                                   stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         match = re.search(r"http://[0-9.:]+", log.read_text(errors="replace"))

@@ -101,6 +101,8 @@ def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
     from .depth.registry import DEFAULT_MODELS, VARIANT_NAMES
 
     g = p.add_argument_group("effect")
+    g.add_argument("--preset", default=None, metavar="NAME|FILE",
+                   help="start from a saved preset (or a preset file); flags given here override it")
     g.add_argument("--approach", choices=APPROACHES, default="auto",
                    help="auto (default): hybrid with Depth-Anything when its weights are cached or given, "
                         "else selfie")
@@ -129,6 +131,8 @@ def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .depth.registry import VARIANT_NAMES
+
     parser = _Parser(prog="vidbokeh", description="Depth-aware portrait bokeh for photos, video files and webcams.")
     parser.add_argument("--version", action="version", version=f"vidbokeh {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -189,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--accelerator", choices=DEVICES, default="auto")
     cmp_.add_argument("--max-blur", type=_number, default=None, metavar="F",
                       help="shared largest blur radius (fraction of the diagonal) for every approach")
+    cmp_.add_argument("--preset", default=None, metavar="NAME|FILE",
+                      help="the look every approach shares (blur, depth of field, aperture...) from a preset")
+
+    srv = sub.add_parser("serve", parents=[common], help="the web studio: photos, presets, video jobs, live camera")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    srv.add_argument("--port", type=_whole, default=8000, help="port (default: 8000; 0 = any free port)")
+    srv.add_argument("--max-upload-mb", type=_positive_float, default=50.0, metavar="MB",
+                     help="largest upload (default: 50); larger ones are refused with 413")
+    srv.add_argument("--accelerator", choices=DEVICES, default="auto", help="where depth runs (default: auto)")
+    srv.add_argument("--weights", type=Path, default=None, help="a depth weights file the server uses for --model")
+    srv.add_argument("--model", choices=VARIANT_NAMES, default=None, metavar="VARIANT",
+                     help="the variant --weights holds (default: Depth-Anything V2 ViT-S)")
+    srv.add_argument("--work-dir", type=Path, default=None,
+                     help="folder for uploads and job outputs (default: a temporary folder, removed at exit)")
 
     mdl = sub.add_parser("models", parents=[common], help="list, fetch and locate model weights")
     msub = mdl.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
@@ -214,6 +232,21 @@ def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crf", type=_crf, default=18, metavar="0..51", help="constant rate factor (default: 18)")
     g.add_argument("--encoder-preset", choices=ENCODER_PRESETS, default="veryfast", metavar="PRESET",
                    help="encoder speed preset: " + ", ".join(ENCODER_PRESETS) + " (default: veryfast)")
+
+
+def _explicit_fields(argv: list[str], command: str) -> set[str]:
+    """The EffectSettings fields given on the command line (not left at their defaults): what overrides a
+    preset. Found by parsing again with every default suppressed; the option whose choices are DEVICES is
+    the compute device (a webcam's --device is the camera)."""
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001 (argparse has no API for it)
+    fields: dict[str, str | None] = {}
+    for action in sub._actions:  # noqa: SLF001
+        action.default = argparse.SUPPRESS
+        is_device = action.choices is not None and tuple(action.choices) == DEVICES
+        fields[action.dest] = "device" if is_device else (None if action.dest == "device" else action.dest)
+    given = vars(parser.parse_args(argv))
+    return {fields[dest] for dest in given if fields.get(dest)}
 
 
 def _install_sigterm() -> None:
@@ -242,6 +275,9 @@ def _show_library_log() -> None:
     if not any(isinstance(h, _StderrLines) for h in logger.handlers):
         logger.addHandler(_StderrLines())
         logger.setLevel(logging.INFO)
+    web = logging.getLogger("vidbokeh.web")  # the studio's warnings (e.g. a --host others can reach)
+    if not any(isinstance(h, _StderrLines) for h in web.handlers):
+        web.addHandler(_StderrLines(level=logging.WARNING))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -254,6 +290,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        if getattr(args, "preset", None):
+            args.explicit_fields = _explicit_fields(list(argv) if argv is not None else sys.argv[1:], args.command)
         _install_sigterm()
         from . import commands
 

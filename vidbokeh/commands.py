@@ -22,9 +22,9 @@ def _check_weights_file(path: Path | None, what: str = "weights file") -> None:
 
 
 def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
-    """The effect's settings from the arguments; EffectSettings checks every value."""
+    """The effect's settings from the arguments (over ``--preset``'s); EffectSettings checks every value."""
     _check_weights_file(args.weights)
-    return EffectSettings(
+    values = dict(
         approach=args.approach,
         model=args.model,
         weights=args.weights,
@@ -42,6 +42,11 @@ def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
         depth_every=getattr(args, "depth_every", 1),
         smoothing=getattr(args, "smoothing", None),
     )
+    if getattr(args, "preset", None):
+        from .presets_file import with_preset
+
+        values = with_preset(args.preset, values, args.explicit_fields)
+    return EffectSettings(**values)
 
 
 def cmd_image(args: argparse.Namespace) -> int:
@@ -105,6 +110,26 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
     return pairs
 
 
+def _compare_effect(args: argparse.Namespace) -> EffectSettings | None:
+    """What every compared run shares: --max-blur over --preset's look (each run sets its own approach, model,
+    strategy and device)."""
+    values = {"max_blur": args.max_blur} if args.max_blur is not None else {}
+    if args.preset:
+        from .presets_file import with_preset
+
+        values = with_preset(args.preset, values, args.explicit_fields)
+    return EffectSettings(**values) if values else None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import ServerSettings, serve
+
+    _check_weights_file(args.weights)
+    return serve(ServerSettings(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
+                                device=args.accelerator, weights=args.weights, weights_model=args.model,
+                                work_dir=args.work_dir))
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from .comparison import CompareSettings, compare
 
@@ -124,7 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         approaches=tuple(approaches), models=models, strategies=tuple(strategies), weights=weights,
         weights_notes=notes, masks_dir=args.masks, depth_dir=args.depth, depth_scale=args.depth_scale,
         device=args.accelerator,
-        effect=EffectSettings(max_blur=args.max_blur) if args.max_blur is not None else None,
+        effect=_compare_effect(args),
     )
     result = compare(args.inputs, args.out, settings=settings)
     print(result.report_md)
@@ -158,7 +183,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     raise UsageError("models: choose list, fetch or path")
 
 
-COMMANDS = {"image": cmd_image, "file": cmd_file, "webcam": cmd_webcam, "compare": cmd_compare, "models": cmd_models}
+COMMANDS = {"serve": cmd_serve, "image": cmd_image, "file": cmd_file, "webcam": cmd_webcam, "compare": cmd_compare, "models": cmd_models}
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -143,6 +143,19 @@ def settings_from_values(values: Mapping[str, Any], *, base=None, text: bool = F
         raise UsageError(str(exc)) from None
 
 
+def with_preset(name_or_file: str, values: Mapping[str, Any], explicit: set[str]) -> dict[str, Any]:
+    """A command line's settings over a preset (``--preset NAME|FILE``): ``values`` (EffectSettings keyword
+    arguments the command built) keep the fields given ``explicit``ly and those a preset cannot hold; every
+    other field the preset sets takes the preset's value."""
+    preset = resolve(name_or_file)
+    known = preset_fields()
+    merged = dict(values)
+    for name, value in preset.values.items():
+        if name not in explicit:
+            merged[name] = _coerce(name, known[name], value, False)
+    return merged
+
+
 def settings_to_values(settings) -> dict[str, Any]:
     """The preset fields of ``settings`` that differ from the defaults, as JSON values."""
     default = _effect_settings_type()()
