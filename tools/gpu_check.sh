@@ -30,7 +30,7 @@ APPROACH=()
 $PY -c "import mediapipe" 2>/dev/null || { APPROACH=(--approach depth_anything); echo "no MediaPipe: depth_anything" | tee -a "$OUT/gpu.txt"; }
 
 step "gpu tests (parity on CUDA, OOM message)"
-timeout 120 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_render_backends.py -rs 2>&1 | tee "$OUT/gpu_tests.log"
+timeout 120 $PY -m pytest -q -p no:cacheprovider -m gpu tests/render/test_render_backends.py -rs 2>&1 | tee "$OUT/gpu_tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 step "renderer per backend"
