@@ -1,6 +1,8 @@
 """`vidbokeh file` and `vidbokeh webcam` end to end: timing, audio, metadata, live sources."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from vidbokeh.engine import EffectSettings
 from vidbokeh.webcam_mode import CameraJob, run_webcam
 
 SELFIE = ["--approach", "selfie"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _duration(path: Path) -> float:
@@ -111,3 +114,39 @@ def test_webcam_to_a_virtual_camera_backend(samples_dir: Path):
     assert len(sent) == 12 and sent[0].shape == (480, 640, 3)
     assert report.frames_written == 12
     assert report.latency_ms() is not None
+
+
+# ----------------------------------------------------------------------------- start-up of the selfie path
+
+def _tiny_clip(path: Path) -> None:
+    import av
+
+    with av.open("testsrc2=size=160x120:rate=24", format="lavfi") as src, av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=24)
+        st.width, st.height, st.pix_fmt = 160, 120, "yuv420p"
+        for i, f in enumerate(src.decode(video=0)):
+            if i >= 6:
+                break
+            f.pts = None
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+
+
+def test_selfie_file_mode_imports_neither_torch_nor_matplotlib(tmp_path: Path) -> None:
+    clip = tmp_path / "in.mp4"
+    _tiny_clip(clip)
+    child = (
+        "import sys\n"
+        "from vidbokeh.cli import run\n"
+        f"code = run(['file', {str(clip)!r}, {str(tmp_path / 'out.mp4')!r}, '--approach', 'selfie'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'timm'})\n"
+        "import mediapipe\n"
+        "spec = mediapipe.tasks.vision.drawing_utils.DrawingSpec  # still there when touched\n"
+        "print('RESULT', code, ','.join(heavy) or '-')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
+    assert proc.returncode == 0 and line, proc.stderr[-2000:]
+    assert line[0].split()[1:] == ["0", "-"]

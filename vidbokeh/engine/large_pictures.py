@@ -33,7 +33,7 @@ def resized(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 
 def reduce(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` shrunk to at most MAX_WORK_PIXELS, or as it is when already that small."""
+    """``rgb`` shrunk to about MAX_WORK_PIXELS (sides rounded), or as it is when already that small."""
     h, w = rgb.shape[:2]
     if h * w <= MAX_WORK_PIXELS:
         return rgb

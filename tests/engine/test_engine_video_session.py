@@ -1,12 +1,10 @@
-"""Video mode's per-frame profile (faces every N frames on a reduced working copy, plain segmentation), the
-uint8 fast path of the uniform renderer, and the start-up of the selfie path (no torch, no matplotlib).
+"""engine/video.py: a VideoSession owns every piece of temporal state (faces every N frames on a reduced working
+copy, depth every N, smoothing, timestamps, the focus puller); the live controls come with each frame.
 
 No timings here: speed is measured by tools/bench_video.py.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,14 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from vidbokeh.engine import EffectSettings, VideoProfile, VideoSession, load_models, render_still
+from vidbokeh.engine import EffectSettings, LiveControls, VideoProfile, VideoSession, load_models, render_still
 from vidbokeh.engine.stage_settings import stage_settings
-from vidbokeh.errors import UsageError
+from vidbokeh.live_keys import after_key
 from vidbokeh.stages import assets
-from vidbokeh.stages.bokeh import BokehSettings, render_uniform
 from vidbokeh.stages.faces import FaceDetector, FaceDetectorSettings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,7 @@ def _iou(a, b) -> float:
     return inter / (a.area + b.area - inter)
 
 
-def test_video_mode_detects_faces_every_nth_frame_and_reuses_the_boxes(frame: np.ndarray) -> None:
+def test_video_detects_faces_every_nth_frame_and_reuses_the_boxes(frame: np.ndarray) -> None:
     settings = EffectSettings(approach="selfie", video_profile=VideoProfile(face_every=3))
     with load_models(settings, "video", progress=False) as models:
         calls = []
@@ -71,7 +66,7 @@ def test_video_mode_detects_faces_every_nth_frame_and_reuses_the_boxes(frame: np
     assert _iou(results[1].faces[0], full[0]) >= 0.6
 
 
-def test_video_mode_mask_is_full_size_and_the_subject_exact(frame: np.ndarray) -> None:
+def test_video_mask_is_full_size_and_the_subject_exact(frame: np.ndarray) -> None:
     with load_models(EffectSettings(approach="selfie"), "video", progress=False) as models:
         result = VideoSession(models).process(frame, 0.0)
     assert result.protect.shape == frame.shape[:2] and result.output.shape == frame.shape
@@ -99,100 +94,6 @@ def test_stills_keep_the_full_quality_stages(frame: np.ndarray) -> None:
         for _ in range(2):
             render_still(models, frame, settings)
     assert calls == [frame.shape, frame.shape]  # every picture, at full size
-
-
-def test_video_profile_is_validated() -> None:
-    with pytest.raises(UsageError):
-        VideoProfile(face_every=0)
-    with pytest.raises(UsageError):
-        VideoProfile(work_max_side=-1)
-    with pytest.raises(UsageError):
-        VideoProfile(mask_fit_side=4)
-
-
-# ----------------------------------------------------------------------------- uniform renderer, uint8 path
-
-
-def _texture(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (max(1, h // 4), max(1, w // 4), 3), dtype=np.uint8)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-@pytest.mark.parametrize("shape", [(203, 301), (240, 320), (97, 513)])
-def test_uniform_blur_at_reduced_resolution_keeps_protected_pixels_exact(shape) -> None:
-    h, w = shape
-    img = _texture(h, w, seed=1)
-    protect = np.zeros((h, w), np.float32)
-    cv2.ellipse(protect, (w // 2, h // 2), (w // 5, h // 3), 0, 0, 360, 1.0, -1)
-    protect = cv2.GaussianBlur(protect, (0, 0), 3)
-    protect[protect > 0.97] = 1.0
-    radius = 0.04 * np.hypot(h, w)  # blurred at 1/4 or 1/8 of the size
-    out = render_uniform(img, radius, protect)
-    assert out.shape == img.shape and out.dtype == np.uint8
-    kept = protect == 1.0
-    assert kept.any() and np.array_equal(out[kept], img[kept])
-    # the reduced-resolution uint8 path agrees with the full-resolution float reference
-    ref = render_uniform(img, radius, protect, BokehSettings(full_resolution=True))
-    diff = np.abs(out.astype(np.float32) - ref.astype(np.float32))
-    assert diff.mean() <= 2.0
-    assert np.percentile(diff, 99) <= 12.0
-
-
-def test_uniform_weakly_fed_pixels_keep_their_colour() -> None:
-    # premultiplied in uint16: a pixel feeding the blur with a small weight still brings its own colour
-    h, w = 64, 96
-    img = np.zeros((h, w, 3), np.uint8)
-    img[..., 0], img[..., 1], img[..., 2] = 37, 141, 229
-    protect = np.full((h, w), 0.49, np.float32)  # feed = 1 - 0.49 / 0.5 = 0.02
-    out = render_uniform(img, 20.0, protect)
-    assert np.abs(out.astype(int) - img.astype(int)).max() <= 1
-
-
-def test_uniform_without_protection_is_the_plain_blur() -> None:
-    img = _texture(120, 200, seed=3)
-    out = render_uniform(img, 16.0, None)
-    ref = render_uniform(img, 16.0, None, BokehSettings(full_resolution=True))
-    assert np.abs(out.astype(np.float32) - ref.astype(np.float32)).mean() <= 2.0
-    assert np.abs(np.diff(out.astype(np.float32), axis=1)).mean() < 0.5 * np.abs(
-        np.diff(img.astype(np.float32), axis=1)).mean()
-
-
-# ----------------------------------------------------------------------------- start-up of the selfie path
-
-
-def _tiny_clip(path: Path) -> None:
-    import av
-
-    with av.open("testsrc2=size=160x120:rate=24", format="lavfi") as src, av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=24)
-        st.width, st.height, st.pix_fmt = 160, 120, "yuv420p"
-        for i, f in enumerate(src.decode(video=0)):
-            if i >= 6:
-                break
-            f.pts = None
-            for p in st.encode(f):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
-
-
-def test_selfie_file_mode_imports_neither_torch_nor_matplotlib(tmp_path: Path, frame) -> None:
-    clip = tmp_path / "in.mp4"
-    _tiny_clip(clip)
-    child = (
-        "import sys\n"
-        "from vidbokeh.cli import run\n"
-        f"code = run(['file', {str(clip)!r}, {str(tmp_path / 'out.mp4')!r}, '--approach', 'selfie'])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'timm'})\n"
-        "import mediapipe\n"
-        "spec = mediapipe.tasks.vision.drawing_utils.DrawingSpec  # still there when touched\n"
-        "print('RESULT', code, ','.join(heavy) or '-')\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
-    assert proc.returncode == 0 and line, proc.stderr[-2000:]
-    assert line[0].split()[1:] == ["0", "-"]
 
 
 def test_video_depth_on_cpu_uses_the_capped_threads(synthetic_weights) -> None:
@@ -223,3 +124,42 @@ def test_video_depth_size_is_reduced_more_on_a_cpu(synthetic_weights) -> None:
         assert session.depth_size == VIDEO_DEPTH_SIZE_CPU["depth_anything"] < VIDEO_DEPTH_SIZE["depth_anything"]
         assert session.depth_size % 14 == 0  # whole ViT patches
         assert VideoSession(models, replace(settings, depth_size=266)).depth_size == 266  # --depth-size wins
+
+
+def test_live_controls_act_on_their_own_frame_only(frame: np.ndarray) -> None:
+    frames = [frame, np.ascontiguousarray(frame[:, ::-1])]
+    with load_models(EffectSettings(approach="selfie"), "video", progress=False) as models:
+        plain = VideoSession(models)
+        steady = [plain.process(f, i / 30.0) for i, f in enumerate(frames)]
+    with load_models(EffectSettings(approach="selfie"), "video", progress=False) as models:
+        live = VideoSession(models)
+        turned = live.process(frames[0], 0.0, LiveControls(blur_scale=2.0))
+        after = live.process(frames[1], 1 / 30.0)
+    background = steady[0].protect == 0.0
+    assert turned.coc[background].max() == pytest.approx(2 * steady[0].coc[background].max(), rel=1e-4)
+    assert not np.array_equal(turned.output, steady[0].output)
+    assert np.array_equal(after.output, steady[1].output)  # nothing of the first frame's controls stayed behind
+
+
+def test_live_controls_shift_the_focus_of_a_depth_session(synthetic_weights, frame: np.ndarray) -> None:
+    small = np.ascontiguousarray(frame[::4, ::4])
+    settings = EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu",
+                              depth_size=98, smoothing=0.0)  # no focus puller: the focus moves at once
+    with load_models(settings, "video", progress=False) as models:
+        session = VideoSession(models)
+        base = session.process(small, 0.0).focus
+        nearer = session.process(small, 1 / 30.0, LiveControls(focus_offset=0.1)).focus
+    assert nearer == pytest.approx(min(1.0, base + 0.1), abs=1e-6)
+
+
+def test_keys_change_the_live_controls() -> None:
+    start = LiveControls()
+    more = after_key(ord("+"), start)
+    assert more.blur_scale == pytest.approx(1.25) and start.blur_scale == 1.0  # a new value; the old one stays
+    assert after_key(ord("-"), start).blur_scale == pytest.approx(0.8)
+    assert after_key(ord("["), start).focus_offset == pytest.approx(0.05)
+    assert after_key(ord("]"), start).focus_offset == pytest.approx(-0.05)
+    assert after_key(ord("0"), replace(more, focus_offset=0.3)) == LiveControls()
+    assert after_key(ord("x"), more) is more
+    top = LiveControls(blur_scale=4.0, focus_offset=1.0)
+    assert after_key(ord("+"), top).blur_scale == 4.0 and after_key(ord("["), top).focus_offset == 1.0

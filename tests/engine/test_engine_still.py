@@ -1,0 +1,93 @@
+"""engine/still.py: a still is analysed once (depth, faces, people, masks) and rendered as often as the settings
+change; render_still is the two in one; very large pictures are worked on reduced and composited back."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from vidbokeh.engine import (EffectSettings, LiveControls, VideoSession, analyse_still, load_models, render_analysis,
+                             render_still)
+from vidbokeh.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def photo(samples_dir) -> np.ndarray:
+    bgr = cv2.imread(str(samples_dir / "images" / "obama_official_portrait.jpg"), cv2.IMREAD_COLOR)
+    bgr = cv2.resize(bgr, (360, round(bgr.shape[0] * 360 / bgr.shape[1])), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+@pytest.fixture(scope="module")
+def hybrid(synthetic_weights):
+    settings = EffectSettings(approach="hybrid", weights=synthetic_weights("dav2_vits"), device="cpu", depth_size=182)
+    with load_models(settings, "image", progress=False) as models:
+        yield models, settings
+
+
+def test_one_analysis_serves_every_strategy(hybrid, photo: np.ndarray) -> None:
+    models, settings = hybrid
+    analysis = analyse_still(models, photo, settings)  # made for the default strategy (portrait)
+    for strategy in ("portrait", "face_aware", "conservative", "adaptive"):
+        wanted = replace(settings, strategy=strategy, aperture_blades=6)
+        again = render_analysis(analysis, wanted)
+        direct = render_still(models, photo, wanted)
+        assert np.array_equal(again.output, direct.output), strategy
+        assert np.array_equal(again.protect, direct.protect), strategy
+        assert again.focus == direct.focus
+    assert set(render_analysis(analysis, settings).timings) == {"focus", "render"}  # no model ran again
+
+
+def test_rendering_an_analysis_runs_no_model(hybrid, photo: np.ndarray, monkeypatch) -> None:
+    models, settings = hybrid
+    analysis = analyse_still(models, photo, settings)
+    for part in (models.depth, models.faces, models.segmenter, models.people):
+        monkeypatch.setattr(part, "__class__", type("Gone", (), {}))  # any model call would now fail
+    near = render_analysis(analysis, replace(settings, focus=0.9))
+    far = render_analysis(analysis, replace(settings, focus=0.1))
+    assert near.focus == pytest.approx(0.9) and far.focus == pytest.approx(0.1)
+    assert not np.array_equal(near.coc, far.coc)
+    tapped = render_analysis(analysis, replace(settings, focus_point=(0.5, 0.3)))
+    assert 0.0 <= tapped.focus <= 1.0
+
+
+def test_live_controls_scale_the_blur_of_a_still(hybrid, photo: np.ndarray) -> None:
+    models, settings = hybrid
+    analysis = analyse_still(models, photo, settings)
+    plain = render_analysis(analysis, settings)
+    double = render_analysis(analysis, settings, LiveControls(blur_scale=2.0))
+    assert double.coc.max() == pytest.approx(2 * plain.coc.max(), rel=1e-4)
+
+
+def test_a_very_large_picture_is_worked_on_reduced_and_composited_back(photo: np.ndarray, monkeypatch) -> None:
+    from vidbokeh.engine import large_pictures
+
+    monkeypatch.setattr(large_pictures, "MAX_WORK_PIXELS", 60_000)  # the portrait counts as very large
+    h, w = photo.shape[:2]
+    settings = EffectSettings(approach="selfie", focus_point=(w / 2, h / 3))  # pixels of the full picture
+    with load_models(settings, "image", progress=False) as models:
+        analysis = analyse_still(models, photo, settings)
+        result = render_still(models, photo, settings)
+    assert analysis.work.shape[0] * analysis.work.shape[1] <= 1.01 * 60_000 < h * w  # (rounded)
+    assert result.output.shape == photo.shape and result.protect.shape == (h, w) and result.coc.shape == (h, w)
+    kept = result.protect >= 1.0
+    assert kept.mean() > 0.1
+    assert np.array_equal(result.output[kept], photo[kept])  # the subject keeps its own full-size pixels
+    face = result.faces[0]
+    assert face.x1 > analysis.work.shape[1]  # boxes in the full picture's pixels
+
+
+def test_models_are_used_in_their_own_mode(photo: np.ndarray) -> None:
+    settings = EffectSettings(approach="selfie")
+    with load_models(settings, "image", progress=False) as models:
+        with pytest.raises(UsageError):
+            VideoSession(models)
+        with pytest.raises(UsageError):
+            render_still(models, photo, EffectSettings(approach="midas"))  # loaded for selfie
+        assert render_still(models, photo, EffectSettings()).output.shape == photo.shape  # auto: these models'
+    models.close()  # closing twice is harmless
+    with load_models(settings, "video", progress=False) as models:
+        with pytest.raises(UsageError):
+            analyse_still(models, photo, settings)
