@@ -163,3 +163,13 @@ def test_keys_change_the_live_controls() -> None:
     assert after_key(ord("x"), more) is more
     top = LiveControls(blur_scale=4.0, focus_offset=1.0)
     assert after_key(ord("+"), top).blur_scale == 4.0 and after_key(ord("["), top).focus_offset == 1.0
+
+
+def test_one_set_of_models_serves_one_stream_after_another(frame: np.ndarray) -> None:
+    """A second stream starting again at 0 s on the same models (a server's next connection, a worker's next
+    segment) runs, and its frames come out as from freshly loaded models."""
+    clip = [frame, np.ascontiguousarray(frame[:, ::-1]), frame]
+    with load_models(EffectSettings(approach="selfie"), "video", progress=False) as models:
+        first = [VideoSession(models).process(f, i / 30.0).output for i, f in enumerate(clip)]
+        second = [VideoSession(models).process(f, i / 30.0).output for i, f in enumerate(clip)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))

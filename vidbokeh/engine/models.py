@@ -2,8 +2,8 @@
 
 Loaded once and reused for every picture or frame (a web server or a Ray actor keeps one for every item).
 Calls on one ``Models`` do not overlap: a caller that shares it between threads takes turns. In
-``mode="video"`` the detectors run in MediaPipe's video mode (increasing timestamps), for one VideoSession
-at a time; in ``mode="image"`` every call is independent.
+``mode="video"`` the detectors run in MediaPipe's video mode (increasing timestamps, kept increasing from one
+VideoSession to the next), for one session at a time; in ``mode="image"`` every call is independent.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class Models:
     people: Any = None  # stages.people.PeopleFinder (selfie and hybrid)
     depth: Any = None  # depth.DepthModel (depth approaches)
     load_seconds: float = 0.0
+    video_clock_ms: int | None = None  # the last timestamp the video-mode detectors were given
 
     @property
     def approach(self) -> str:
@@ -66,6 +67,14 @@ class Models:
         if settings.approach == self.approach and settings.model == self.model_name:
             return settings
         return replace(settings, approach=self.approach, model=self.model_name)
+
+    def video_timestamp(self, stream_ms: int) -> int:
+        """The detectors' timestamp for a frame at ``stream_ms``: MediaPipe's video mode needs them strictly
+        increasing, across every session these models serve one after another (a stream that starts again
+        at 0, or a frame that repeats a time, moves on by a millisecond)."""
+        ts_ms = stream_ms if self.video_clock_ms is None else max(stream_ms, self.video_clock_ms + 1)
+        self.video_clock_ms = ts_ms
+        return ts_ms
 
     def require_mode(self, mode: Mode, what: str) -> None:
         if self.mode != mode:

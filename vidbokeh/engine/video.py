@@ -1,8 +1,9 @@
 """Video: a session owns every piece of temporal state of one stream; the live controls come with each frame.
 
 State: depth every N frames (the latest map reused between), temporal depth smoothing, faces every N frames
-on a reduced working copy, MediaPipe's strictly increasing timestamps, and the focus puller. One session per
-stream, fed in order from one thread at a time (pipeline.py runs it on its process thread).
+on a reduced working copy, and the focus puller (the detectors' increasing timestamps are the models' own
+clock). One session per stream, fed in order from one thread at a time (pipeline.py runs it on its process
+thread); models loaded once serve one session after another.
 """
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ class VideoSession:
         self._faces_age = 0  # frames since they were detected
         self._last_depth: np.ndarray | None = None
         self._last_time: float | None = None
-        self._last_ts_ms: int | None = None
 
     @property
     def depth_size(self) -> int | None:
@@ -114,10 +114,8 @@ class VideoSession:
     def _finish(self, rgb: np.ndarray, depth: np.ndarray | None, timestamp: float | None,
                 timings: dict[str, float], controls: LiveControls, focus_settings) -> FrameResult:
         self._frame_index += 1
-        ts_ms = int(round((timestamp if timestamp is not None else self._frame_index / _DEFAULT_FPS) * 1000))
-        if self._last_ts_ms is not None and ts_ms <= self._last_ts_ms:
-            ts_ms = self._last_ts_ms + 1  # MediaPipe's video mode needs strictly increasing times
-        self._last_ts_ms = ts_ms
+        stream_ms = int(round((timestamp if timestamp is not None else self._frame_index / _DEFAULT_FPS) * 1000))
+        ts_ms = self.models.video_timestamp(stream_ms)
         faces, protect = self._subject(rgb, ts_ms, timings, depth)
         focus = coc = None
         with timed(timings, "focus"):
