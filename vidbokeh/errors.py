@@ -53,9 +53,16 @@ class WeightsNotFoundError(ModelError, FileNotFoundError):
 
 
 class WeightsMismatchError(ModelError):
-    """A weights file that is corrupt (hash) or belongs to another variant."""
+    """A weights file that is corrupt (hash) or belongs to another variant.
+
+    ``looks_like``: the variants the file fits instead (empty when it fits none or is corrupt), so a front
+    end can say how to load it in its own syntax (``--model NAME``, ``--approaches midas=NAME``)."""
 
     exit_code = 4
+
+    def __init__(self, message: str, looks_like: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.looks_like = tuple(looks_like)
 
 
 class OutputError(VidbokehError, OSError):

@@ -59,11 +59,29 @@ class CompareSettings:
     html_thumbnail_width: int = 960  # width of the grid thumbnails embedded in report.html
 
     def approach_specs(self) -> tuple[ApproachSpec, ...]:
-        return tuple(
-            ApproachSpec(name, model=self.models.get(name),
-                         weights=None if self.weights.get(name) is None else Path(self.weights[name]),
-                         weights_note=self.weights_notes.get(name) or None)
-            for name in self.approaches)
+        """One spec per approach. A depth approach given no weights file uses the file given to another
+        approach for the same model (``hybrid`` runs Depth-Anything by default: it takes the weights, and
+        their note, given for ``depth_anything``), never the store's copy of that model instead."""
+        specs = []
+        for name in self.approaches:
+            weights, note = self.weights.get(name), self.weights_notes.get(name)
+            if weights is None:
+                donor = next((other for other in self.approaches if other != name and other in self.weights
+                              and _model_of(other, self.models) == _model_of(name, self.models) is not None), None)
+                if donor is not None:
+                    weights, note = self.weights[donor], note or self.weights_notes.get(donor)
+            specs.append(ApproachSpec(name, model=self.models.get(name),
+                                      weights=None if weights is None else Path(weights), weights_note=note or None))
+        return tuple(specs)
+
+
+def _model_of(approach: str, models: Mapping[str, str]) -> str | None:
+    """The depth model an approach runs in a comparison (None for selfie)."""
+    from ..depth.registry import DEFAULT_MODELS
+
+    if approach in models:
+        return models[approach]
+    return DEFAULT_MODELS.get("depth_anything" if approach == "hybrid" else approach)
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,7 @@ class RunSummary:
     stage_median_seconds: Mapping[str, float]
     quality_median: Mapping[str, float]
     depth_mean: Mapping[str, float]  # abs_rel, delta1 averaged over images with depth ground truth
+    load_exit_code: int | None = None  # the exit code of load_error's type (4 for weights, see errors.py)
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,14 @@ class CompareResult:
     def failed(self) -> tuple[ImageRun, ...]:
         """Image runs that failed (unreadable image, model not loaded, effect error); empty if none."""
         return tuple(o for o in self.outcomes if not o.ok)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every run succeeded; else the exit code of the first model that could not load (4 for
+        weights missing or unusable), else 3 (images that could not be processed)."""
+        if not self.failed:
+            return 0
+        return next((r.load_exit_code for r in self.runs if r.load_exit_code), 3)
 
     def outcome(self, image: str, run: str) -> ImageRun:
         for item in self.outcomes:

@@ -5,9 +5,9 @@ folder that replaces the output folder at the end (see ``publish``)."""
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import statistics
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -99,7 +99,7 @@ def validate(settings: CompareSettings) -> None:
 def run_compare(inputs, out_dir: Path, settings: CompareSettings, *, log: Log | None = None,
                 progress: bool = False) -> CompareResult:
     """Compare ``settings.approaches`` over ``inputs`` (files or folders); publish the report folder ``out_dir``."""
-    log = log or (lambda message: print(f"vidbokeh compare: {message}", file=sys.stderr))
+    log = log or logging.getLogger(__name__).info
     validate(settings)
     inputs = tuple(Path(p) for p in inputs)
     out_dir = Path(out_dir)
@@ -215,6 +215,14 @@ def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, imag
     return outcome, pictures
 
 
+def _how_to_load_as(error: BaseException, approach: str) -> str:
+    """For weights of another variant: how to compare them as that variant, in compare's own syntax."""
+    looks_like = getattr(error, "looks_like", ())
+    if not looks_like:
+        return ""
+    return " (to compare it as that: " + " or ".join(f"--approaches {approach}={n}" for n in looks_like) + ")"
+
+
 def _describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -227,7 +235,7 @@ def _finite(values) -> list[float]:
 
 
 def _summary(run: RunSpec, outcomes: list[ImageRun], effect: _EffectFacts | None, load_error: str | None,
-             peak: MemoryPeak | None) -> RunSummary:
+             load_code: int | None, peak: MemoryPeak | None) -> RunSummary:
     done = [o for o in outcomes if o.ok]
     seconds = [o.seconds for o in done if o.seconds is not None]
     stages: dict[str, list[float]] = {}
@@ -258,7 +266,7 @@ def _summary(run: RunSpec, outcomes: list[ImageRun], effect: _EffectFacts | None
         median_seconds=float(np.median(seconds)) if seconds else None,
         p90_seconds=float(np.percentile(seconds, 90)) if seconds else None,
         stage_median_seconds={s: float(np.median(v)) for s, v in stages.items()},
-        quality_median=quality, depth_mean=depth,
+        quality_median=quality, depth_mean=depth, load_exit_code=load_code,
     )
 
 
@@ -308,12 +316,13 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
     if spec.approach in DEPTH_APPROACHES:
         import vidbokeh.depth  # noqa: F401  (torch's import is not the first depth approach's load time)
     meter = PeakMemoryMeter(uses_torch=spec.approach in DEPTH_APPROACHES)
-    models, load_error = None, None
+    models, load_error, load_code = None, None, None
     try:
         models = load_models(resolve_approach(_effect_settings(settings, runs[0])), "image", progress=progress)
         log(f"loaded {models.description} on {models.device} in {models.load_seconds:.2f} s")
     except Exception as error:  # a model that cannot load fails its runs, the others go on
-        load_error = _describe(error)
+        load_error = _describe(error) + _how_to_load_as(error, spec.approach)
+        load_code = error.exit_code if isinstance(error, VidbokehError) else 1
         log(f"{spec.approach}: cannot load: {load_error}")
     try:
         for run in runs:
@@ -331,7 +340,7 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
                 outcomes[(image.key, run.name)] = outcome
                 if found is not None:
                     pictures[(image.key, run.name)] = found
-            loaded[run.name] = (None if models is None else _EffectFacts.of(models), load_error)
+            loaded[run.name] = (None if models is None else _EffectFacts.of(models), load_error, load_code)
         peak = meter.stop(models.device) if models is not None else None
     finally:
         if models is not None:

@@ -100,16 +100,15 @@ def identify_variants(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     return found
 
 
-def _mismatch_message(variant: DepthVariant, state_dict: Mapping[str, torch.Tensor], label: str) -> str:
+def _mismatch_message(variant: DepthVariant, state_dict: Mapping[str, torch.Tensor], label: str,
+                      looks_like: tuple[str, ...]) -> str:
     expected = expected_shapes(variant.name)
     got = _remapped_shapes(variant, state_dict)
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
     wrong_shape = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-    looks_like = [n for n in identify_variants(state_dict) if n != variant.name]
     if looks_like:
-        what = ("it looks like " + " or ".join(looks_like) + " (to load it as that: "
-                + " or ".join(f"--model {n}" for n in looks_like) + ")")
+        what = "it looks like " + " or ".join(looks_like)
     else:
         first = (missing + unexpected + wrong_shape)[:1]
         what = (
@@ -125,7 +124,8 @@ def load_weights(variant: DepthVariant, state_dict: Mapping[str, torch.Tensor], 
     expected = expected_shapes(variant.name)
     got = {k: tuple(getattr(v, "shape", ())) for k, v in mapped.items()}
     if got != expected:
-        raise WeightsMismatchError(_mismatch_message(variant, state_dict, label))
+        looks_like = tuple(n for n in identify_variants(state_dict) if n != variant.name)
+        raise WeightsMismatchError(_mismatch_message(variant, state_dict, label, looks_like), looks_like)
     net = build_net(variant, "meta")
     ours = net.state_dict()
     mapped = {k: torch.as_tensor(v).to(dtype=ours[k].dtype) for k, v in mapped.items()}

@@ -97,7 +97,7 @@ def load_net(name: str, weights: str | os.PathLike[str] | None = None) -> torch.
         state = read_checkpoint(path)
         return load_weights(variant, state, str(path))
     except WeightsMismatchError as exc:
-        if "--model" in str(exc):  # another variant's file: the line already says what to do
+        if exc.looks_like:  # another variant's file: the front end says how to load it as that
             raise
         if weights is None:
             todo = f"delete it and run `vidbokeh models fetch {name}`, or pass a good file with --weights"
