@@ -5,15 +5,18 @@ model load and a progress bar. Both call the engine's ``render_still``.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .engine import EffectSettings, FrameResult, Models, load_models, render_still, resolve_approach
-from .errors import OutputError, VidbokehError
+from .errors import InputError, OutputError, UsageError, VidbokehError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,16 +46,78 @@ def output_path_for(src: Path, output: Path | None, many: bool) -> Path:
     return output
 
 
+OUTPUT_TAG = "_bokeh"  # NAME_bokeh.EXT
+SIDECAR_TAGS = ("_depth", "_depth16", "_mask")  # NAME_depth.png, NAME_depth16.png, NAME_mask.png
+
+
 def _sidecar(out: Path, suffix: str) -> Path:
-    stem = out.stem[: -len("_bokeh")] if out.stem.endswith("_bokeh") else out.stem
+    stem = out.stem[: -len(OUTPUT_TAG)] if out.stem.endswith(OUTPUT_TAG) else out.stem
     return out.with_name(f"{stem}{suffix}")
 
 
-def _check_sidecars(paths: Iterable[Path], job: ImageJob, inputs: Sequence[Path]) -> None:
+def is_earlier_output(path: Path, folder_stems: set[str]) -> bool:
+    """Whether ``path``, found in a folder whose images have ``folder_stems``, is one of our own outputs
+    (NAME_bokeh.EXT, NAME_depth.png, NAME_depth16.png, NAME_mask.png) beside its source NAME.*."""
+    for tag in (OUTPUT_TAG, *SIDECAR_TAGS):
+        if path.stem.endswith(tag) and path.stem[: -len(tag)] in folder_stems:
+            return True
+    return False
+
+
+def input_files(inputs: Sequence[str | Path]) -> tuple[list[Path], int]:
+    """(the images to process, how many earlier outputs were left out): folders expanded to their images
+    without our own earlier outputs (a rerun over a folder never blurs NAME_bokeh.jpg again); files named
+    on the command line are taken as given."""
+    from .media.images import expand_inputs
+
+    files: list[Path] = []
+    left_out = 0
+    for entry in inputs:
+        found = expand_inputs([entry])
+        if Path(entry).is_dir():
+            stems = {f.stem for f in found}
+            kept = [f for f in found if not is_earlier_output(f, stems)]
+            left_out += len(found) - len(kept)
+            found = kept
+        files += [f for f in found if f not in files]
+    return files, left_out
+
+
+def _planned_outputs(src: Path, job: ImageJob, settings: EffectSettings, *, many: bool) -> list[Path]:
+    """Every file writing ``src``'s result makes: the picture, then the depth maps and the mask if asked."""
+    out = output_path_for(src, job.output, many)
+    paths = [out]
+    if job.save_depth and settings.model is not None:
+        paths += [_sidecar(out, "_depth.png"), _sidecar(out, "_depth16.png")]
+    if job.save_mask:
+        paths.append(_sidecar(out, "_mask.png"))
+    return paths
+
+
+def _check_outputs(src: Path, job: ImageJob, settings: EffectSettings, *, many: bool) -> None:
+    """Refuse what cannot be written (exists, same as the input, no folder...) and a focus point outside
+    the picture: before anything loads, and again just before writing."""
     from .media.atomic import check_output_path
 
-    for p in paths:
-        check_output_path(p, inputs=inputs, overwrite=job.overwrite)
+    for p in _planned_outputs(src, job, settings, many=many):
+        check_output_path(p, inputs=[src], overwrite=job.overwrite)
+    if settings.focus_point is not None and settings.model is not None:
+        from .media.image_decode import display_size
+        from .stages.focus import focus_point_pixels
+
+        size = display_size(src)
+        if size is not None:
+            try:
+                focus_point_pixels(settings.focus_point, *size)
+            except UsageError as exc:
+                raise UsageError(f"{src}: {exc}") from None
+
+
+def _check_job(job: ImageJob, settings: EffectSettings) -> None:
+    """Settings of the job that the resolved approach cannot honour are refused (not ignored)."""
+    if job.save_depth and settings.model is None:
+        raise UsageError("--save-depth needs a depth map, and selfie has none (use --approach hybrid, "
+                         "depth_anything or midas)")
 
 
 def process_image(
@@ -73,25 +138,22 @@ def process_image(
     if models is not None:
         return _process_one(Path(path), job, models, settings or models.settings, many=False)
     settings = resolve_approach(settings if settings is not None else EffectSettings())
+    _check_job(job, settings)
+    _check_outputs(Path(path), job, settings, many=False)
     with load_models(settings, "image") as own:
         return _process_one(Path(path), job, own, settings, many=False)
 
 
 def _process_one(src: Path, job: ImageJob, models: Models, settings: EffectSettings, *, many: bool) -> ImageResult:
-    from .media.atomic import check_output_path
     from .media.images import load_image, save_image
 
-    out = output_path_for(src, job.output, many)
+    settings = models.settings_for(settings)
+    _check_job(job, settings)
+    out, *extras = _planned_outputs(src, job, settings, many=many)
     t0 = time.perf_counter()
     image = load_image(src)
     t_decode = time.perf_counter() - t0
-    check_output_path(out, inputs=[src], overwrite=job.overwrite)
-    extras: list[Path] = []
-    if job.save_depth and models.model_name is not None:
-        extras += [_sidecar(out, "_depth.png"), _sidecar(out, "_depth16.png")]
-    if job.save_mask:
-        extras.append(_sidecar(out, "_mask.png"))
-    _check_sidecars(extras, job, [src])
+    _check_outputs(src, job, settings, many=many)
 
     frame = render_still(models, image.rgb, settings)
     t0 = time.perf_counter()
@@ -120,18 +182,37 @@ def process_images(
 ) -> list[ImageResult]:
     """A batch: one model load, a progress bar. Errors on one image are reported and the rest go on
     when ``on_error`` is given (it receives (path, error)); otherwise the first error is raised."""
-    from .media.images import expand_inputs
-
-    files = expand_inputs(inputs)
+    files, left_out = input_files(inputs)
+    if left_out:
+        log.info("left out %d earlier output%s (NAME_bokeh.*, NAME_depth*.png, NAME_mask.png)", left_out,
+                 "" if left_out == 1 else "s")
+    if not files:
+        raise InputError(f"{', '.join(map(str, inputs))}: no images left to process (only earlier outputs)")
     many = len(files) > 1 or any(Path(p).is_dir() for p in inputs)
-    if many and job.output is not None and job.output.exists() and not job.output.is_dir():
-        raise OutputError(f"{job.output}: several inputs need an output folder, not a file")
-    if many and job.output is not None and not job.output.exists():
-        raise OutputError(f"{job.output}: output folder does not exist")
-    results: list[ImageResult] = []
+    if many and job.output is not None:
+        if job.output.exists() and not job.output.is_dir():
+            raise OutputError(f"{job.output}: several inputs need an output folder, not a file")
+        try:
+            job.output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{job.output}: cannot create the output folder ({exc.strerror or exc})") from exc
     settings = resolve_approach(settings)
+    _check_job(job, settings)
+    # Outputs are checked before any model loads: a refused one costs nothing.
+    todo: list[Path] = []
+    for src in files:
+        try:
+            _check_outputs(src, job, settings, many=many)
+            todo.append(src)
+        except VidbokehError as exc:
+            if on_error is None:
+                raise
+            on_error(src, exc)
+    results: list[ImageResult] = []
+    if not todo:
+        return results
     with load_models(settings, "image") as models:
-        bar = _progress(files, progress and len(files) > 1)
+        bar = _progress(todo, progress and len(todo) > 1)
         for src in bar:
             try:
                 results.append(_process_one(src, job, models, settings, many=many))

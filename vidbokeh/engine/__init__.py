@@ -20,22 +20,29 @@ Approaches:
     hybrid          segmentation gives the subject's outline, depth how far each part of the background is
     auto            hybrid with Depth-Anything when its weights are cached or given, else selfie
 
-Importing this package loads neither torch nor MediaPipe; each call imports what it needs.
+Importing this package loads neither torch nor MediaPipe (nor its own modules until a name is used); each
+call imports what it needs.
 """
 from __future__ import annotations
 
-from .approach import resolve_approach
-from .facade import Effect
-from .frame import FrameResult, scale_faces
-from .large_pictures import MAX_WORK_PIXELS
-from .models import Models, load_models
-from .settings import APPROACHES, DEPTH_APPROACHES, DEVICES, EffectSettings, LiveControls, VideoProfile, strategy_names
-from .still import StillAnalysis, analyse_still, render_analysis, render_still
-from .video import VIDEO_DEPTH_SIZE, VIDEO_DEPTH_SIZE_CPU, VideoSession
+import importlib
 
-__all__ = [
-    "APPROACHES", "DEPTH_APPROACHES", "DEVICES", "MAX_WORK_PIXELS", "VIDEO_DEPTH_SIZE", "VIDEO_DEPTH_SIZE_CPU",
-    "Effect", "EffectSettings", "FrameResult", "LiveControls", "Models", "StillAnalysis", "VideoProfile",
-    "VideoSession", "analyse_still", "load_models", "render_analysis", "render_still", "resolve_approach",
-    "scale_faces", "strategy_names",
-]
+# Each name's module, imported on first use: ``from vidbokeh.engine.settings import ...`` (the CLI's parser)
+# loads neither numpy's stages nor the renderer.
+_HOMES = {
+    "resolve_approach": "approach", "Effect": "facade", "FrameResult": "frame", "scale_faces": "frame",
+    "MAX_WORK_PIXELS": "large_pictures", "Models": "models", "load_models": "models",
+    "APPROACHES": "settings", "DEPTH_APPROACHES": "settings", "DEVICES": "settings", "EffectSettings": "settings",
+    "LiveControls": "settings", "VideoProfile": "settings", "strategy_names": "settings",
+    "StillAnalysis": "still", "analyse_still": "still", "render_analysis": "still", "render_still": "still",
+    "VIDEO_DEPTH_SIZE": "video", "VIDEO_DEPTH_SIZE_CPU": "video", "VideoSession": "video",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -26,8 +26,9 @@ def resolve_approach(settings: EffectSettings) -> EffectSettings:
         if settings.weights is not None or _weights_cached(model):
             log.info("auto: using hybrid with %s", model)
             return replace(settings, approach="hybrid", model=model)
-        log.info("auto: using selfie (no %s weights cached; `vidbokeh models fetch %s` enables hybrid depth)",
-                 model, model)
+        why = f"no {model} weights cached; `vidbokeh models fetch {model}` enables hybrid depth"
+        settings.refuse_depth_settings(f"auto chose selfie, which has none ({why})")  # before anything loads
+        log.info("auto: using selfie (%s)", why)
         return replace(settings, approach="selfie", model=None)
     if model is not None:
         return settings

@@ -20,6 +20,12 @@ APPROACHES = ("auto", "depth_anything", "midas", "selfie", "hybrid")
 DEPTH_APPROACHES = ("depth_anything", "midas", "hybrid")  # the approaches that load a depth model
 DEVICES = ("auto", "cpu", "cuda", "mps")  # where depth runs
 APERTURE_BLADES = (3, 16)  # fewest and most blades of a polygonal aperture
+DEPTH_STRATEGIES = ("adaptive",)  # strategies defined by the depth map (adaptive splits its histogram)
+# Settings that act on a depth map, with the flag that sets them and the value meaning "not given":
+# selfie has no depth, so it refuses them rather than ignoring them.
+DEPTH_SETTINGS = (("focus", "--focus", None), ("focus_point", "--focus-point", None), ("dof", "--dof", None),
+                  ("blur_foreground", "--blur-foreground", None), ("depth_size", "--depth-size", None),
+                  ("depth_every", "--depth-every", 1), ("smoothing", "--smoothing", None))
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ class EffectSettings:
                 raise UsageError(f"--model {self.model} is not a {self.approach} model")
         if self.approach == "selfie" and (self.model is not None or self.weights is not None):
             raise UsageError("--model/--weights need a depth approach (depth_anything, midas, hybrid)")
+        if self.approach == "selfie":
+            self.refuse_depth_settings("selfie has none (use --approach hybrid, depth_anything or midas, or run "
+                                       "without it)")
         low, high = APERTURE_BLADES
         if self.aperture_blades is not None and not low <= self.aperture_blades <= high:
             raise UsageError(f"--aperture-blades must be between {low} and {high}")
@@ -113,6 +122,15 @@ class EffectSettings:
 
         stage_settings(self)
         smoothing_settings(self)
+
+
+    def refuse_depth_settings(self, why: str) -> None:
+        """UsageError naming every setting given here that acts on a depth map, when there will be none (why)."""
+        given = [flag for name, flag, unset in DEPTH_SETTINGS if getattr(self, name) != unset]
+        if self.strategy in DEPTH_STRATEGIES:
+            given.append(f"--strategy {self.strategy}")
+        if given:
+            raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} a depth map, and {why}")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class StillAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
 
     def subject(self, use_person: bool) -> tuple[list, np.ndarray | None]:
-        """(faces, person map) a strategy that protects the person (or not) works with."""
+        """(faces, person map) to protect: the subjects' with their person map, or every face without one."""
         if use_person:
             return list(self.subject_faces), self.person
         return list(self.detected_faces), None
@@ -61,7 +61,7 @@ def analyse_still(models: Models, rgb: np.ndarray, settings: EffectSettings | No
         with timed(timings, "faces"):
             detected = models.faces.detect(work, None)
     faces, person, people, chosen = find_subject(models, work, detected, depth, None, timings)
-    use_person = person is not None and stages.preset.protect_person
+    use_person = person is not None  # every strategy keeps the person map sharp (stages/presets.py)
     with timed(timings, "mask"):
         person = subject_map(work.shape, person, people, chosen)
         key = (stages.mask, use_person)
@@ -78,10 +78,10 @@ def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
     stages = stage_settings(settings)
     timings: dict[str, float] = {}
     work = analysis.work
-    key = (stages.mask, analysis.person is not None and stages.preset.protect_person)
+    key = (stages.mask, analysis.person is not None)
     faces, person = analysis.subject(key[1])
     protect = analysis.protect
-    if key != analysis.mask_key:  # another strategy protects the person differently
+    if key != analysis.mask_key:  # another strategy protects the faces differently
         with timed(timings, "mask"):
             protect = _protection_mask(work, faces, person, key)
     focus_settings = focus_on_reduced(stages.focus, analysis.original, work)

@@ -152,10 +152,8 @@ class VideoSession:
                 work = resized(rgb, profile.work_max_side / max(h, w))
         with timed(timings, "faces"):
             faces = self._detect_faces(work, ts_ms)
-        person, people, chosen = None, [], []
-        if self.stages.preset.protect_person:
-            faces, person, people, chosen = find_subject(self.models, work, faces, depth, ts_ms, timings,
-                                                         self._find_people)
+        faces, person, people, chosen = find_subject(self.models, work, faces, depth, ts_ms, timings,
+                                                     self._find_people)
         with timed(timings, "mask"):
             person = subject_map(work.shape, person, people, chosen)
             protect = build_protection_mask(work, person, faces, self.stages.mask)

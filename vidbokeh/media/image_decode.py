@@ -157,6 +157,18 @@ def _cmyk_to_rgb(img: Image.Image) -> tuple[Image.Image, bytes | None]:
 
 
 
+def display_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) of an image file as shown (EXIF orientation applied), read from its header only;
+    None when the header cannot be read (decoding the file says why)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            _, orientation = _exif_of(img)
+    except Exception:  # noqa: BLE001 - any unreadable header: read_image reports it properly
+        return None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def read_image(source: ImageSource, *, name: str | None = None) -> LoadedImage:
     """Decode an image file (a path) or encoded image bytes for processing.
 

@@ -27,13 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from vidbokeh.errors import InputError, UsageError
 from vidbokeh.stages.faces import Face, main_face
 
 __all__ = ["FocusSettings", "normalise_depth", "choose_focus", "coc_map", "otsu_threshold"]
+
+
+MAX_BLUR_RANGE = (0.0, 0.25)  # the largest blur radius, as a fraction of the image diagonal
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,10 @@ class FocusSettings:
     high_percentile: float = 98.0  # ... and this one to 1 (near)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.max_blur <= 0.25:
-            raise UsageError(f"max_blur must be in [0, 0.25] of the diagonal, got {self.max_blur}")
+        low, high = MAX_BLUR_RANGE
+        if not low <= self.max_blur <= high:
+            raise UsageError(f"max blur must be {low:g}..{high:g} (a fraction of the image diagonal), "
+                             f"got {self.max_blur:g}")
         if not 0.0 <= self.dof <= 1.0:
             raise UsageError(f"dof must be in [0, 1], got {self.dof}")
         if not 0.0 < self.ramp <= 1.0:
@@ -64,6 +68,19 @@ class FocusSettings:
                 raise UsageError(f"focus_point must be two non-negative numbers, got {self.focus_point}")
         if not 0.0 <= self.low_percentile < self.high_percentile <= 100.0:
             raise UsageError("depth percentiles must satisfy 0 <= low < high <= 100")
+
+
+def focus_point_pixels(point: tuple[float, float], width: int, height: int) -> tuple[float, float]:
+    """A focus point in pixels of a ``width`` x ``height`` picture: fractions of it when both values are
+    <= 1, else pixels. UsageError when it lies outside the picture (checked before any work where the
+    size is known up front)."""
+    px, py = point
+    if px <= 1.0 and py <= 1.0:
+        return px * width, py * height
+    if px > width or py > height:
+        raise UsageError(f"focus point {px:g},{py:g} lies outside the {width}x{height} picture "
+                         "(pixels, or 0..1 fractions of the picture)")
+    return px, py
 
 
 def _check_depth(depth: np.ndarray) -> np.ndarray:
@@ -130,9 +147,7 @@ def choose_focus(
     img_h, img_w = image_size if image_size is not None else (h, w)
     sx, sy = w / img_w, h / img_h
     if settings.focus_point is not None:
-        px, py = settings.focus_point
-        if px <= 1.0 and py <= 1.0:
-            px, py = px * img_w, py * img_h
+        px, py = focus_point_pixels(settings.focus_point, img_w, img_h)
         half = max(1.0, 0.01 * math.hypot(img_w, img_h))
         box = (px - half, py - half, px + half, py + half)
         value = _median_in_box(norm, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), 1.0)
@@ -147,6 +162,8 @@ def choose_focus(
     if protect_mask is not None:
         mask = np.asarray(protect_mask)
         if mask.shape != norm.shape:
+            import cv2
+
             mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         inside = mask > 0.5
         if inside.sum() >= max(1, norm.size // 1000):
@@ -156,6 +173,8 @@ def choose_focus(
 
 def otsu_threshold(norm: np.ndarray) -> float:
     """Otsu split of a [0, 1] map's histogram (256 bins): the value between the two classes."""
+    import cv2
+
     u8 = np.clip(norm * 255.0 + 0.5, 0, 255).astype(np.uint8)
     level, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return float(level) / 255.0

@@ -3,14 +3,16 @@ and the default ``portrait``.
 
     PRESETS: dict name -> Preset;  DEFAULT_PRESET = "portrait";  get_preset(name) -> Preset
 
-A Preset is data: FocusSettings (how much blur, where) + BokehSettings (how it is drawn) + two
-hints for the mask stage (protect detected faces / the person mask). Override single fields with
-``dataclasses.replace(preset.focus, max_blur=...)``.
+A Preset is data: FocusSettings (how much blur, where) + BokehSettings (how it is drawn) + a hint
+for the mask stage (protect detected faces). Override single fields with
+``dataclasses.replace(preset.focus, max_blur=...)``. Every strategy keeps the person map sharp where
+the approach has one (selfie, hybrid): there it is what tells the subject from the background, so a
+strategy without it would blur the whole body.
 
 - ``conservative``: only the far background blurs: a wide sharp band around the subject, a long
   ramp, a modest maximum blur, nothing in front of the subject blurs.
 - ``face_aware``: faces are protected (hint for the mask stage) and the blur is stronger and
-  starts close behind the focus.
+  starts close behind the focus. With depth alone (no person map) only the faces are forced sharp.
 - ``adaptive``: the sharp band reaches down to the Otsu threshold of the depth histogram, so all
   that the histogram puts on the subject's (near) side stays sharp and the rest blurs with
   distance.
@@ -24,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vidbokeh.errors import UsageError
-from vidbokeh.stages.bokeh import BokehSettings
+from vidbokeh.render.settings import BokehSettings  # not stages.bokeh: the table loads no renderer (nor OpenCV)
 from vidbokeh.stages.focus import FocusSettings
 
 __all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "get_preset"]
@@ -37,7 +39,6 @@ class Preset:
     focus: FocusSettings
     bokeh: BokehSettings
     protect_faces: bool = True  # hint for the mask stage: force detected faces sharp
-    protect_person: bool = True  # hint for the mask stage: force the person mask sharp
 
 
 PRESETS: dict[str, Preset] = {
@@ -55,7 +56,6 @@ PRESETS: dict[str, Preset] = {
             focus=FocusSettings(max_blur=0.03, dof=0.03, ramp=0.15, blur_foreground=False),
             bokeh=BokehSettings(),
             protect_faces=True,
-            protect_person=False,
         ),
         Preset(
             name="adaptive",
