@@ -83,7 +83,7 @@ def test_webm_output_uses_a_webm_codec(tmp_path: Path):
 
 def test_webcam_lavfi_to_a_recording_with_latency_report(tmp_path: Path, capsys):
     out = tmp_path / "rec.mp4"
-    code = run(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=320x240:rate=30",
+    code = run(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=320x240:rate=30",
                 "--no-preview", "--frames", "20", "--output", str(out), *SELFIE])
     assert code == 0
     pts, _, size = decoded_video(out)
@@ -109,7 +109,7 @@ def test_webcam_to_a_virtual_camera_backend(samples_dir: Path):
             pass
 
     clip = samples_dir / "videos" / "intel_asl_book.mkv"
-    job = CameraJob(device=str(clip), realtime=True, preview=False, virtual_camera=True, max_frames=12)
+    job = CameraJob(camera=str(clip), realtime=True, preview=False, virtual_camera=True, max_frames=12)
     report = run_webcam(job, EffectSettings(approach="selfie", video=True), virtual_factory=RecordingCamera)
     assert len(sent) == 12 and sent[0].shape == (480, 640, 3)
     assert report.frames_written == 12

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_generated_source_is_read_like_a_file_not_a_slideshow(tmp_path, capsys):
     out = tmp_path / "cam.mp4"
-    code, err = cli(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=640x480:rate=30",
+    code, err = cli(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=640x480:rate=30",
                      "--frames", "60", "--output", out, "--no-preview", *SELFIE], capsys)
     assert code == 0, err
     assert "dropped" not in err  # every generated frame is processed; none is thrown away
@@ -42,7 +42,7 @@ def test_generated_source_is_read_like_a_file_not_a_slideshow(tmp_path, capsys):
 def test_clip_without_realtime_is_read_like_a_file(tmp_path, capsys, samples_dir):
     clip = samples_dir / "videos" / "intel_asl_book.mkv"
     out = tmp_path / "clip.mp4"
-    code, err = cli(["webcam", "--device", clip, "--frames", "40", "--output", out, "--no-preview", *SELFIE], capsys)
+    code, err = cli(["webcam", "--camera", clip, "--frames", "40", "--output", out, "--no-preview", *SELFIE], capsys)
     assert code == 0, err
     assert "dropped" not in err
     pts, time_base, _ = decoded_video(out)
@@ -57,7 +57,7 @@ def test_clip_without_realtime_is_read_like_a_file(tmp_path, capsys, samples_dir
 def test_size_is_honoured_for_any_source(tmp_path, capsys, samples_dir, device, fmt):
     if device == "CLIP":
         device = samples_dir / "videos" / "intel_asl_book.mkv"  # 640x480
-    args = ["webcam", "--device", device, *(["--input-format", fmt] if fmt else []), "--size", "400x300",
+    args = ["webcam", "--camera", device, *(["--input-format", fmt] if fmt else []), "--size", "400x300",
             "--frames", "8", "--output", tmp_path / "sized.mp4", "--no-preview", *SELFIE]
     code, err = cli(args, capsys)
     assert code == 0, err
@@ -66,7 +66,7 @@ def test_size_is_honoured_for_any_source(tmp_path, capsys, samples_dir, device, 
 
 
 def test_size_larger_than_the_source_is_scaled_not_an_internal_error(tmp_path, capsys):
-    code, err = cli(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=320x240:rate=30",
+    code, err = cli(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=320x240:rate=30",
                      "--size", "640x480", "--frames", "5", "--output", tmp_path / "big.mp4", "--no-preview",
                      *SELFIE], capsys)
     assert code == 0, err
@@ -81,7 +81,7 @@ def test_fps_for_a_source_with_its_own_rate_is_refused_in_one_line(tmp_path, cap
                                                                    says):
     if device == "CLIP":
         device = samples_dir / "videos" / "intel_asl_book.mkv"
-    args = ["webcam", "--device", device, *(["--input-format", fmt] if fmt else []), "--fps", "15",
+    args = ["webcam", "--camera", device, *(["--input-format", fmt] if fmt else []), "--fps", "15",
             "--frames", "5", "--no-preview", *SELFIE]
     code, err = cli(args, capsys)
     assert code == 2

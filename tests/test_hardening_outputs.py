@@ -202,7 +202,7 @@ def test_image_write_failure_leaves_nothing_under_the_final_name(tmp_path, photo
 def test_recording_to_an_existing_file_is_refused_before_the_camera_runs(tmp_path, capsys):
     dst = tmp_path / "rec.mp4"
     dst.write_bytes(b"earlier recording")
-    code, err = cli(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=64x48:rate=30", "--no-preview",
+    code, err = cli(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=64x48:rate=30", "--no-preview",
                      "--frames", "5", "--output", dst, *SELFIE], capsys)
     assert code == 5
     assert str(dst) in error_line(err)
@@ -233,7 +233,7 @@ def test_bad_encoder_settings_are_usage_errors_before_any_work(tmp_path, clip, c
 
 @pytest.mark.parametrize("args", [["--seconds", "-1"], ["--seconds", "nan"], ["--fps", "0"], ["--frames", "0"]])
 def test_bad_webcam_settings_are_usage_errors(capsys, args):
-    code, err = cli(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=64x48:rate=30", "--no-preview",
+    code, err = cli(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=64x48:rate=30", "--no-preview",
                      *SELFIE, *args], capsys)
     assert code == 2
     error_line(err)

@@ -166,7 +166,7 @@ def test_depth_stage_failure_stops_everything_and_finalizes(clip, tmp_path, caps
     counter = WriteCounter(monkeypatch)
     out = tmp_path / "out.mp4"
     code = run(["file", str(clip), str(out), "--approach", "depth_anything", "--weights", str(synth_weights),
-                "--depth-size", "56", "--accelerator", "cpu"])
+                "--depth-size", "56", "--device", "cpu"])
     returned = time.monotonic()
     err = capsys.readouterr().err
     _assert_failed_cleanly(code, err, injector, returned)
@@ -239,7 +239,7 @@ def test_preview_failure_on_the_main_thread_finalizes_the_recording(tmp_path, ca
     monkeypatch.setattr(preview, "PreviewSink", lambda title: real_preview(title, gui=FakeGui()))
     counter = WriteCounter(monkeypatch)
     out = tmp_path / "rec.mp4"
-    code = run(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=64x48:rate=30", "--frames", "100",
+    code = run(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=64x48:rate=30", "--frames", "100",
                 "--output", str(out), *SELFIE])
     returned = time.monotonic()
     err = capsys.readouterr().err
@@ -281,7 +281,7 @@ def test_camera_that_disappears_stops_cleanly_and_keeps_the_recording(tmp_path, 
 
     monkeypatch.setattr(CameraSource, "open", open_then_vanish)
     out = tmp_path / "rec.mp4"
-    code = run(["webcam", "--input-format", "lavfi", "--device", "testsrc2=size=64x48:rate=30", "--no-preview",
+    code = run(["webcam", "--input-format", "lavfi", "--camera", "testsrc2=size=64x48:rate=30", "--no-preview",
                 "--frames", "1000", "--output", str(out), *SELFIE])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -433,7 +433,7 @@ def test_readme_exit_code_table_covers_every_error_type():
 @pytest.mark.parametrize("args, code", [
     (["file", "{tmp}/missing.mp4", "{tmp}/out.mp4"], 3),
     (["file", "{clip}", "{tmp}/out.avi"], 5),
-    (["webcam", "--device", "/dev/video-vidbokeh-none", "--input-format", "v4l2", "--no-preview", "--frames", "3"], 3),
+    (["webcam", "--camera", "/dev/video-vidbokeh-none", "--input-format", "v4l2", "--no-preview", "--frames", "3"], 3),
     (["file", "{clip}"], 2),
 ])
 def test_a_real_process_prints_exactly_one_line_and_exits_with_the_documented_code(clip, tmp_path, args, code):

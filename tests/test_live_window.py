@@ -127,7 +127,7 @@ def test_live_window_shows_the_frame_at_its_size_and_obeys_keys(xserver, tmp_pat
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vidbokeh", "webcam", "--input-format", "lavfi", "--device", SOURCE,
+            [sys.executable, "-m", "vidbokeh", "webcam", "--input-format", "lavfi", "--camera", SOURCE,
              "--realtime", "--approach", "selfie"],
             env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
         )

@@ -35,7 +35,7 @@ def make_clip(path: Path) -> Path:
 
 def run(clip: Path, seconds: float, approach: str, display: str | None) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = [sys.executable, "-m", "vidbokeh", "webcam", "--device", str(clip), "--realtime", "--approach", approach,
+    args = [sys.executable, "-m", "vidbokeh", "webcam", "--camera", str(clip), "--realtime", "--approach", approach,
             "--seconds", str(seconds)]
     if display is None:
         args.append("--no-preview")

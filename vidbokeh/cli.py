@@ -97,7 +97,50 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
+def _add_device_arguments(g, *, camera_too: bool = False) -> None:
+    """``--device`` (where the models run) and its deprecated alias ``--accelerator``.
+
+    ``camera_too``: webcam's ``--device`` also takes a camera, as it did before ``--camera`` (see
+    ``_settle_device``), so argparse cannot restrict it to the devices there."""
+    choices = "{" + ",".join(DEVICES) + "}"
+    g.add_argument("--device", default=None, choices=None if camera_too else DEVICES, metavar=choices,
+                   help="where the models run: " + ", ".join(DEVICES) + " (default: auto, a GPU when there is one)")
+    g.add_argument("--accelerator", default=None, choices=DEVICES, help=argparse.SUPPRESS)
+
+
+def _settle_device(args: argparse.Namespace) -> list[str]:
+    """The deprecated spellings read as today's (``--accelerator X`` is ``--device X``; webcam's ``--device``
+    naming a camera is ``--camera``), with one note for each; ``args.device`` is a device afterwards."""
+    notes = []
+    if getattr(args, "accelerator", None) is not None:
+        if args.device is not None and args.device != args.accelerator:
+            raise UsageError(f"--accelerator {args.accelerator} and --device {args.device} disagree: "
+                             "give --device only")
+        notes.append(f"--accelerator is deprecated: use --device {args.accelerator}")
+        args.device = args.accelerator
+    if hasattr(args, "camera") and args.device is not None and args.device not in DEVICES:
+        if args.camera is not None:
+            raise UsageError(f"--device {args.device!r} is not a device ({', '.join(DEVICES)}); "
+                             f"the camera is --camera {args.camera!r}")
+        notes.append(f"--device for the camera is deprecated: use --camera {args.device}")
+        args.camera, args.device = args.device, None
+    if hasattr(args, "device") and args.device is None:
+        args.device = "auto"
+    return notes
+
+
+def _max_blur_help() -> str:
+    """--max-blur's range and default, from their owners (FocusSettings' check, the default strategy)."""
+    from .stages.focus import MAX_BLUR_RANGE
+    from .stages.presets import DEFAULT_PRESET, PRESETS
+
+    low, high = MAX_BLUR_RANGE
+    return (f"largest blur radius as a fraction of the image diagonal, {low:g}..{high:g} "
+            f"(default: {PRESETS[DEFAULT_PRESET].focus.max_blur:g} with {DEFAULT_PRESET}; each strategy has its own)")
+
+
+def _add_effect_arguments(p: argparse.ArgumentParser, *, camera_device: bool = False) -> None:
+    """The effect's arguments, shared by every command that renders (image, file, webcam, batch, ...)."""
     from .depth.registry import DEFAULT_MODELS, VARIANT_NAMES
 
     g = p.add_argument_group("effect")
@@ -110,7 +153,7 @@ def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
                    help="depth model variant (defaults: " + ", ".join(f"{k}={v}" for k, v in DEFAULT_MODELS.items())
                         + "); see `vidbokeh models list`")
     g.add_argument("--weights", type=Path, default=None, help="depth weights file (instead of the cache)")
-    g.add_argument("--accelerator", choices=DEVICES, default="auto", help="where depth runs (default: auto)")
+    _add_device_arguments(g, camera_too=camera_device)
     g.add_argument("--strategy", choices=strategy_names(), default="portrait",
                    help="blur strategy; portrait (default) is continuous depth-of-field")
     focus = g.add_mutually_exclusive_group()
@@ -118,8 +161,7 @@ def _add_effect_arguments(p: argparse.ArgumentParser) -> None:
                        help="focus plane as 0..1 of the depth range (default: on the main face)")
     focus.add_argument("--focus-point", type=_point, default=None, metavar="X,Y",
                        help="focus on this pixel (or 0..1 fractions of the image)")
-    g.add_argument("--max-blur", type=_number, default=None, metavar="F",
-                   help="largest blur radius as a fraction of the image diagonal")
+    g.add_argument("--max-blur", type=_number, default=None, metavar="F", help=_max_blur_help())
     g.add_argument("--dof", type=_number, default=None, metavar="F",
                    help="half-width of the sharp depth-of-field band (0..1 of the depth range)")
     g.add_argument("--blur-foreground", action="store_true", help="also blur what is nearer than the subject")
@@ -152,20 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_effect_arguments(img)
 
     vid = sub.add_parser("file", parents=[common], help="re-encode a video with the effect (audio, timing and metadata kept)")
-    vid.add_argument("input", type=Path)
-    vid.add_argument("output", type=Path)
-    vid.add_argument("--overwrite", action="store_true")
+    vid.add_argument("input", type=Path, help="video file to read (never modified)")
+    vid.add_argument("output", type=Path,
+                     help="video file to write (.mp4, .mov, .mkv, .webm...); written beside under a temporary "
+                          "name and renamed when complete")
+    vid.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     _add_video_arguments(vid)
     _add_encoder_arguments(vid)
     _add_effect_arguments(vid)
 
     cam = sub.add_parser("webcam", parents=[common], help="live effect from a camera to a preview window, a file or a virtual camera")
-    cam.add_argument("--device", default=None, help="camera (default: the platform's first camera)")
+    cam.add_argument("--camera", default=None, metavar="CAMERA",
+                     help="the camera: a device (/dev/video0, an avfoundation index, a dshow name), a lavfi "
+                          "graph or a video file (default: the platform's first camera)")
     cam.add_argument("--input-format", default=None, help="PyAV/FFmpeg input format (v4l2, avfoundation, dshow, lavfi)")
     cam.add_argument("--size", type=_size, default=None, metavar="WxH", help="frame size: asked of the camera; other sizes are scaled to it")
     cam.add_argument("--fps", type=_positive_float, default=None, help="camera frame rate (a lavfi graph or a file has its own)")
     cam.add_argument("--output", type=Path, default=None, help="also record to this file")
-    cam.add_argument("--overwrite", action="store_true")
+    cam.add_argument("--overwrite", action="store_true", help="replace the recording if it exists")
     cam.add_argument("--no-preview", action="store_true", help="no preview window")
     cam.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual camera (pyvirtualcam)")
     stop = cam.add_mutually_exclusive_group()
@@ -174,10 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--realtime", action="store_true", help="play a file or lavfi source at its own rate, like a camera (default: every frame, at processing speed)")
     _add_video_arguments(cam)
     _add_encoder_arguments(cam)
-    _add_effect_arguments(cam)
+    _add_effect_arguments(cam, camera_device=True)
 
     cmp_ = sub.add_parser("compare", parents=[common], help="run several approaches side by side on stills and write a report")
-    cmp_.add_argument("inputs", nargs="+", type=Path)
+    cmp_.add_argument("inputs", nargs="+", type=Path, help="photos or folders of photos")
     cmp_.add_argument("--out", type=Path, required=True, help="report folder")
     cmp_.add_argument("--approaches", default="depth_anything,midas,selfie,hybrid",
                       help="comma list; each may name a model: depth_anything=depth_anything_v2_vitb")
@@ -190,9 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--depth", type=Path, default=None, help="folder of ground-truth depth PNGs matched by stem")
     cmp_.add_argument("--depth-scale", type=float, default=1000.0,
                       help="depth PNG value per metre (default 1000: millimetres; TUM: 5000)")
-    cmp_.add_argument("--accelerator", choices=DEVICES, default="auto")
+    _add_device_arguments(cmp_)
     cmp_.add_argument("--max-blur", type=_number, default=None, metavar="F",
-                      help="shared largest blur radius (fraction of the diagonal) for every approach")
+                      help=_max_blur_help() + "; the same for every approach")
     cmp_.add_argument("--preset", default=None, metavar="NAME|FILE",
                       help="the look every approach shares (blur, depth of field, aperture...) from a preset")
 
@@ -201,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=_whole, default=8000, help="port (default: 8000; 0 = any free port)")
     srv.add_argument("--max-upload-mb", type=_positive_float, default=50.0, metavar="MB",
                      help="largest upload (default: 50); larger ones are refused with 413")
-    srv.add_argument("--accelerator", choices=DEVICES, default="auto", help="where depth runs (default: auto)")
+    _add_device_arguments(srv)
     srv.add_argument("--weights", type=Path, default=None, help="a depth weights file the server uses for --model")
     srv.add_argument("--model", choices=VARIANT_NAMES, default=None, metavar="VARIANT",
                      help="the variant --weights holds (default: Depth-Anything V2 ViT-S)")
@@ -236,15 +282,13 @@ def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:
 
 def _explicit_fields(argv: list[str], command: str) -> set[str]:
     """The EffectSettings fields given on the command line (not left at their defaults): what overrides a
-    preset. Found by parsing again with every default suppressed; the option whose choices are DEVICES is
-    the compute device (a webcam's --device is the camera)."""
+    preset. Found by parsing again with every default suppressed; --accelerator is --device."""
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001 (argparse has no API for it)
     fields: dict[str, str | None] = {}
     for action in sub._actions:  # noqa: SLF001
         action.default = argparse.SUPPRESS
-        is_device = action.choices is not None and tuple(action.choices) == DEVICES
-        fields[action.dest] = "device" if is_device else (None if action.dest == "device" else action.dest)
+        fields[action.dest] = "device" if action.dest == "accelerator" else action.dest
     given = vars(parser.parse_args(argv))
     return {fields[dest] for dest in given if fields.get(dest)}
 
@@ -260,36 +304,53 @@ def _install_sigterm() -> None:
 
 
 class _StderrLines(logging.Handler):
-    """The library's log records as ``vidbokeh: message`` lines on the current ``sys.stderr``."""
+    """The library's log records as ``vidbokeh: message`` lines (``vidbokeh: error: message`` for errors)
+    on the current ``sys.stderr``."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(f"vidbokeh: {record.getMessage()}\n")
+            kind = "error: " if record.levelno >= logging.ERROR else ""
+            sys.stderr.write(f"vidbokeh: {kind}{record.getMessage()}\n")
         except Exception:  # noqa: BLE001 (logging's own rule: a handler never raises)
             self.handleError(record)
 
 
-def _show_library_log() -> None:
-    """The engine's log (e.g. which approach ``auto`` chose) is shown to the user, once per process."""
-    logger = logging.getLogger("vidbokeh.engine")
+def _show_library_log(debug: bool) -> None:
+    """The library logs (``logging.getLogger("vidbokeh....")``) and never writes to stderr itself; the CLI
+    shows its records from INFO up (DEBUG with --debug), once per process."""
+    logger = logging.getLogger("vidbokeh")
     if not any(isinstance(h, _StderrLines) for h in logger.handlers):
         logger.addHandler(_StderrLines())
-        logger.setLevel(logging.INFO)
-    web = logging.getLogger("vidbokeh.web")  # the studio's warnings (e.g. a --host others can reach)
-    if not any(isinstance(h, _StderrLines) for h in web.handlers):
-        web.addHandler(_StderrLines(level=logging.WARNING))
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    # the studio's own records: its warnings (e.g. a --host others can reach), not its running notes
+    logging.getLogger("vidbokeh.web").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _say(message: str) -> None:
+    print(f"vidbokeh: {message}", file=sys.stderr)
+
+
+def _what_to_do(exc: VidbokehError) -> str:
+    """What the user can do about an error, in this command line's words (the library's message says what
+    went wrong; how to say "load it as that variant" depends on the front end)."""
+    looks_like = getattr(exc, "looks_like", ())
+    if looks_like:
+        return " (to load it as that: " + " or ".join(f"--model {n}" for n in looks_like) + ")"
+    return ""
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (``main`` exits with it)."""
-    _show_library_log()
     parser = build_parser()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    _show_library_log(debug)
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 2
+        for note in _settle_device(args):
+            _say(note)
         if getattr(args, "preset", None):
             args.explicit_fields = _explicit_fields(list(argv) if argv is not None else sys.argv[1:], args.command)
         _install_sigterm()
@@ -297,12 +358,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         return commands.dispatch(args)
     except KeyboardInterrupt:
-        print("vidbokeh: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
     except VidbokehError as exc:
         if debug:
             traceback.print_exc()
-        print(f"vidbokeh: error: {exc}", file=sys.stderr)
+        print(f"vidbokeh: error: {exc}{_what_to_do(exc)}", file=sys.stderr)
         return exc.exit_code
     except MemoryError:
         if debug:

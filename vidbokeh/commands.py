@@ -28,7 +28,7 @@ def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
         approach=args.approach,
         model=args.model,
         weights=args.weights,
-        device=args.accelerator,
+        device=args.device,
         strategy=args.strategy,
         focus=args.focus,
         focus_point=args.focus_point,
@@ -91,7 +91,7 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     settings = effect_settings(args, video=True)
     enc = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)
     job = CameraJob(
-        device=args.device, input_format=args.input_format, size=args.size, fps=args.fps, output=args.output,
+        camera=args.camera, input_format=args.input_format, size=args.size, fps=args.fps, output=args.output,
         overwrite=args.overwrite, preview=not args.no_preview, virtual_camera=args.virtual_camera,
         max_frames=args.frames, max_seconds=args.seconds, realtime=args.realtime,
     )
@@ -126,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _check_weights_file(args.weights)
     return serve(ServerSettings(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-                                device=args.accelerator, weights=args.weights, weights_model=args.model,
+                                device=args.device, weights=args.weights, weights_model=args.model,
                                 work_dir=args.work_dir))
 
 
@@ -148,7 +148,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     settings = CompareSettings(
         approaches=tuple(approaches), models=models, strategies=tuple(strategies), weights=weights,
         weights_notes=notes, masks_dir=args.masks, depth_dir=args.depth, depth_scale=args.depth_scale,
-        device=args.accelerator,
+        device=args.device,
         effect=_compare_effect(args),
     )
     result = compare(args.inputs, args.out, settings=settings)
@@ -157,8 +157,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(result.results_json)
     if result.failed:
         _say(f"{len(result.failed)} image runs failed; see the report for each")
-        return 3
-    return 0
+    return result.exit_code
 
 
 def cmd_models(args: argparse.Namespace) -> int:

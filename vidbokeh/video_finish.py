@@ -4,6 +4,7 @@ Closing and finalizing hold SIGINT/SIGTERM back until the file is whole.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Callable
 from .errors import Interrupted, VidbokehError
 from .pipeline import Pipeline
 from .video_report import RunReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,8 +107,8 @@ def settle(sink, outcome: SinkOutcome, *, keep: bool) -> None:
             holding_signals(sink.abort)
     except (KeyboardInterrupt, Interrupted):
         pass  # a second signal while already stopping: what it asks for is under way
-    except VidbokehError as exc:  # the original failure matters more; say this one in a line
-        print(f"vidbokeh: error: {exc}", file=sys.stderr)
+    except VidbokehError as exc:  # the original failure matters more; this one is logged
+        log.error("%s", exc)
 
 
 class NoRecording:

@@ -57,8 +57,13 @@ def run_file(
     source = FileSource(src)  # probes: bad input fails here, before models load
     info = source.info
     check_output_path(dst, inputs=[src], overwrite=overwrite, suffixes=VIDEO_SUFFIXES)  # likewise the output
+    settings = resolve_approach(settings)
+    if settings.focus_point is not None:  # frames are processed as stored (coded size)
+        from .stages.focus import focus_point_pixels
+
+        focus_point_pixels(settings.focus_point, info.width, info.height)
     make_sink = sink_factory or VideoFileSink
-    models = load_models(resolve_approach(settings), "video")
+    models = load_models(settings, "video")
     bar = None
     try:
         session = VideoSession(models)

@@ -19,7 +19,7 @@ from .video_report import RunReport
 
 @dataclass(frozen=True)
 class CameraJob:
-    device: str | None = None
+    camera: str | None = None  # a device, a lavfi graph or a video file; None: the platform's first camera
     input_format: str | None = None
     size: tuple[int, int] | None = None
     fps: float | None = None
@@ -107,7 +107,7 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
     """Live effect from a camera (or a lavfi test source) to a window, a recording and/or a virtual camera."""
     from .media.sources import CameraSource
 
-    source = CameraSource(job.device, job.input_format, size=job.size, fps=job.fps, realtime=job.realtime)
+    source = CameraSource(job.camera, job.input_format, size=job.size, fps=job.fps, realtime=job.realtime)
     source.open()  # a missing camera fails here, before models load
     info = source.info
     models = None
