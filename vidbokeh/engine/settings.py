@@ -47,9 +47,9 @@ class VideoProfile:
     face_every: int = 3
     segment_tiles: bool = True
     mask_fit_side: int = 320
-    # Depth on a CPU runs beside the decoder, the encoder and the other stages. Its OpenMP threads spin-wait at
-    # every barrier for a core the codec holds: on 2 cores, 2 depth threads made a 16-frame hybrid run 8x slower
-    # than 1 (135 s vs 16 s, busy machine). None: one core less than the machine has (at least 1).
+    # Depth on a CPU runs beside the decoder, the encoder and the other stages, and its OpenMP threads spin-wait
+    # at every barrier for a core the codec holds, so it leaves one core free (docs/benchmarks.md).
+    # None: one core less than the machine has (at least 1).
     cpu_depth_threads: int | None = None
 
     def __post_init__(self) -> None:

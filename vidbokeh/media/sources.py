@@ -69,9 +69,8 @@ def stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
 
 
 #: swscale flags for RGB <-> YUV both ways. The default (bicubic, fast rounding, chroma not
-#: interpolated) darkens a decode + encode round trip by ~1.2 levels on average; accurate
-#: rounding with full chroma interpolation makes it unbiased (measured: mean -1.17 -> +0.01,
-#: mean |error| 2.6 -> 1.9 at 720p) for ~1.7 ms more per 720p decode.
+#: interpolated) darkens a decode + encode round trip; accurate rounding with full chroma
+#: interpolation keeps it unbiased, for a little more time per decode (docs/benchmarks.md).
 COLOR_FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 

@@ -77,8 +77,8 @@ class FaceDetectorSettings:
 
 
 # ``import mediapipe`` imports every task: the vision package's drawing helpers bring matplotlib.pyplot
-# and the audio tasks sounddevice (which runs a compiler to look for PortAudio): about a second of start-up
-# on a busy machine for code we never call. Those modules are loaded lazily instead (on first use).
+# and the audio tasks sounddevice (which runs a compiler to look for PortAudio): start-up spent on code we
+# never call (docs/benchmarks.md). Those modules are loaded lazily instead (on first use).
 _LAZY_MODULES = frozenset({"mediapipe.tasks.python.vision.drawing_utils",
                            "mediapipe.tasks.python.vision.drawing_styles",
                            "mediapipe.tasks.python.audio",

@@ -18,8 +18,8 @@ strategy without it would blur the whole body.
   distance.
 - ``portrait`` (default): continuous CoC over many layers, a narrow sharp band, strong blur;
   faces and person protected. Highlight bloom is off by default: its crisp bright discs keep
-  gradient energy in the background (on the 9 labelled portraits it lowered sharp_iou from 1.00
-  to 0.90 with the true masks); turn it on with ``replace(preset.bokeh, highlight_bloom=True)``.
+  gradient energy in the background, which lowers sharp_iou on the labelled portraits
+  (docs/benchmarks.md); turn it on with ``replace(preset.bokeh, highlight_bloom=True)``.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ PRESETS: dict[str, Preset] = {
             description="continuous depth blur, strong (default)",
             focus=FocusSettings(max_blur=0.025, dof=0.04, ramp=0.2, blur_foreground=False),
             # Bloom stays an option (--highlight-bloom): its crisp bright discs add edges where the
-            # background had none, which on the labelled portraits cost sharp_iou 0.91 -> 0.74.
+            # background had none (docs/benchmarks.md).
             bokeh=BokehSettings(highlight_bloom=False),
         ),
     )
