@@ -35,9 +35,9 @@ def test_save_load_round_trip_keeps_only_what_differs_from_the_defaults(home):
 
 def test_apply_keeps_the_base_for_fields_the_preset_does_not_set():
     preset = presets_file.UserPreset("p", {"max_blur": 0.04})
-    base = EffectSettings(approach="selfie", video=True, depth_every=3)
+    base = EffectSettings(approach="hybrid", video=True, depth_every=3)
     got = preset.apply(base)
-    assert (got.approach, got.video, got.depth_every, got.max_blur) == ("selfie", True, 3, 0.04)
+    assert (got.approach, got.video, got.depth_every, got.max_blur) == ("hybrid", True, 3, 0.04)
 
 
 def test_text_values_are_parsed_like_form_fields():

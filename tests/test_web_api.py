@@ -64,15 +64,14 @@ def test_render_returns_the_bytes_vidbokeh_image_writes(make_client, portrait, t
     from vidbokeh.engine import EffectSettings
     from vidbokeh.image_mode import process_image
 
-    fields = {"approach": "selfie", "max_blur": "0.03", "aperture_blades": "6", "focus_point": "0.5,0.3"}
+    fields = {"approach": "selfie", "max_blur": "0.03", "aperture_blades": "6"}  # (selfie has no focus to set)
     response = make_client().post("/api/render", files={"image": ("portrait.jpg", portrait.read_bytes())},
                                   data=fields)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/jpeg"
     assert 'filename="portrait_bokeh.jpg"' in response.headers["content-disposition"]
     out = tmp_path / "cli_bokeh.jpg"
-    process_image(portrait, out, EffectSettings(approach="selfie", max_blur=0.03, aperture_blades=6,
-                                                focus_point=(0.5, 0.3)))
+    process_image(portrait, out, EffectSettings(approach="selfie", max_blur=0.03, aperture_blades=6))
     assert response.content == out.read_bytes()
 
 

@@ -5,7 +5,6 @@ Closing and finalizing hold SIGINT/SIGTERM back until the file is whole.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

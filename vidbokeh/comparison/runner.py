@@ -16,6 +16,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..engine.settings import DEPTH_SETTINGS
 from ..engine import DEPTH_APPROACHES, EffectSettings, Models, load_models, render_still, resolve_approach
 from ..errors import InputError, UsageError, VidbokehError
 from ..media.maps import colourise_depth
@@ -166,8 +167,13 @@ def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Prob
 # ------------------------------------------------------------------------------------- effects
 
 def _effect_settings(settings: CompareSettings, run: RunSpec) -> EffectSettings:
-    """One run's effect: the shared settings with the run's approach, model, weights and strategy."""
+    """One run's effect: the shared settings with the run's approach, model, weights and strategy.
+
+    The shared settings that act on a depth map (e.g. depth_size) are for the depth approaches: a selfie run
+    leaves them out (one asked of selfie alone is refused by EffectSettings, as everywhere)."""
     base = settings.effect if settings.effect is not None else EffectSettings()
+    if run.spec.approach == "selfie":
+        base = replace(base, **{name: unset for name, _flag, unset in DEPTH_SETTINGS})
     return replace(base, approach=run.spec.approach, model=run.spec.model, weights=run.spec.weights,
                    device=settings.device, strategy=run.strategy, weights_note=run.spec.weights_note or "",
                    video=False)

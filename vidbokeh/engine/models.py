@@ -102,6 +102,13 @@ def load_models(settings: EffectSettings, mode: Mode = "image", *, progress: boo
     settings = resolve_approach(settings)
     models = Models(settings=settings, mode=mode)
     try:
+        # Depth first: its weights are what is most often missing, and then nothing else has been loaded.
+        if settings.model is not None:
+            from ..depth import create_depth_model
+
+            models.depth = create_depth_model(settings.model, weights=settings.weights, device=settings.device)
+            if mode == "video" and models.device == "cpu":
+                _limit_cpu_threads(settings.video_profile.cpu_depth_threads)
         from ..stages.faces import FaceDetector, FaceDetectorSettings
 
         models.faces = FaceDetector(FaceDetectorSettings(running_mode=mode), progress=progress)
@@ -115,12 +122,6 @@ def load_models(settings: EffectSettings, mode: Mode = "image", *, progress: boo
 
             people = PeopleSettings(max_face_crops=0) if mode == "video" else PeopleSettings()
             models.people = PeopleFinder(people, progress=progress)
-        if settings.model is not None:
-            from ..depth import create_depth_model
-
-            models.depth = create_depth_model(settings.model, weights=settings.weights, device=settings.device)
-            if mode == "video" and models.device == "cpu":
-                _limit_cpu_threads(settings.video_profile.cpu_depth_threads)
     except BaseException:
         models.close()
         raise

@@ -38,8 +38,7 @@ class VideoProfile:
     between (a person moves little in a few frames; a person's own pose mask is used only in the frame it
     was found in, and the person mask follows every frame), without the stills' second look at a face's
     crop. Segmentation runs, as for stills, on tiles and on a crop around each person (``segment_tiles``):
-    on the squashed whole frame alone a full-body person was mostly lost (median leak 0.69 on a labelled
-    dance clip). The mask's guided-filter coefficients and its hole search use a copy no longer than
+    on the squashed whole frame alone a full-body person is mostly lost (docs/benchmarks.md). The mask's guided-filter coefficients and its hole search use a copy no longer than
     ``mask_fit_side`` (the filter is still applied to the working copy's own luma).
     """
 

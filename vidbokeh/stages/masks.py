@@ -31,8 +31,8 @@ __all__ = ["MaskSettings", "build_protection_mask", "face_ellipses", "fill_small
 
 @dataclass(frozen=True)
 class MaskSettings:
-    # the ramp sits low: a doubtful pixel of a person is kept (on the 9 DAVIS frames, 0.4..0.7 -> 0.3..0.6 took the
-    # median leak 0.029 -> 0.017 for sharp_iou 0.670 -> 0.664, shared metric)
+    # the ramp sits low: a doubtful pixel of a person is kept (less leak for a little sharp_iou:
+    # docs/benchmarks.md)
     person_low: float = 0.3  # probability at and below which a pixel is background
     person_high: float = 0.6  # probability at and above which a pixel is person
     protect_faces: bool = True
