@@ -63,7 +63,10 @@ def test_explicit_flags_are_told_apart_from_defaults_and_a_webcams_camera_is_not
                               "--accelerator", "cpu"], "webcam")
     assert {"strategy", "device"} <= given and "max_blur" not in given and "approach" not in given
     given = _explicit_fields(["webcam", "--device", "/dev/video3", "--preset", "p"], "webcam")
-    assert "device" not in given  # the camera, not where depth runs
+    assert "device" not in given  # the camera (its earlier spelling), not where depth runs
+    assert "device" not in _explicit_fields(["webcam", "--camera", "/dev/video3", "--preset", "p"], "webcam")
+    assert "device" in _explicit_fields(["webcam", "--camera", "/dev/video3", "--device", "cpu", "--preset", "p"],
+                                        "webcam")
     assert "blur_foreground" in _explicit_fields(["image", "x.jpg", "--preset", "p", "--blur-foreground"], "image")
 
 

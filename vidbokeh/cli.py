@@ -282,7 +282,8 @@ def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:
 
 def _explicit_fields(argv: list[str], command: str) -> set[str]:
     """The EffectSettings fields given on the command line (not left at their defaults): what overrides a
-    preset. Found by parsing again with every default suppressed; --accelerator is --device."""
+    preset. Found by parsing again with every default suppressed; --accelerator is --device, and a webcam's
+    --device naming a camera (not one of DEVICES) is the camera, not a field."""
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001 (argparse has no API for it)
     fields: dict[str, str | None] = {}
@@ -290,6 +291,8 @@ def _explicit_fields(argv: list[str], command: str) -> set[str]:
         action.default = argparse.SUPPRESS
         fields[action.dest] = "device" if action.dest == "accelerator" else action.dest
     given = vars(parser.parse_args(argv))
+    if given.get("device", DEVICES[0]) not in DEVICES:
+        del given["device"]
     return {fields[dest] for dest in given if fields.get(dest)}
 
 
