@@ -269,7 +269,7 @@ class _VanishingContainer:
 
 
 def test_camera_that_disappears_stops_cleanly_and_keeps_the_recording(tmp_path, capsys, monkeypatch):
-    from vidbokeh.media.sources import CameraSource
+    from vidbokeh.media.camera import CameraSource
 
     real_open = CameraSource.open
 

@@ -115,7 +115,7 @@ def press(env: dict[str, str], window: str, keys: str) -> None:
 
 def reference_bars(env: dict[str, str]) -> np.ndarray:
     """The source pattern itself (one frame of it), decoded the way vidbokeh decodes it."""
-    code = ("import sys, numpy as np; from vidbokeh.media.sources import CameraSource\n"
+    code = ("import sys, numpy as np; from vidbokeh.media.camera import CameraSource\n"
             f"src = CameraSource({SOURCE!r}, 'lavfi').open(); frame = next(iter(src)); src.close()\n"
             "sys.stdout.buffer.write(frame.rgb.tobytes())")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60, check=True)

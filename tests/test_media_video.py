@@ -28,7 +28,8 @@ from vidbokeh.media.preview import PreviewSink
 from vidbokeh.media.sinks import NullSink
 from vidbokeh.media.video_file import VideoFileSink
 from vidbokeh.media.virtual_camera import VirtualCameraSink
-from vidbokeh.media.sources import CameraSource, FileSource
+from vidbokeh.media.camera import CameraSource
+from vidbokeh.media.sources import FileSource
 
 VFR_PTS = [0, 33, 70, 90, 140, 200, 210, 260, 300, 370, 380, 450, 480, 530, 600]
 

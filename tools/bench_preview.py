@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_clip(path: Path) -> Path:
     sys.path.insert(0, str(REPO))
-    from vidbokeh.media.sources import CameraSource
+    from vidbokeh.media.camera import CameraSource
     from vidbokeh.media.video_file import VideoFileSink
 
     with CameraSource("testsrc2=size=512x480:rate=30:duration=60", "lavfi") as source:

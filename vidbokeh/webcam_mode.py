@@ -105,7 +105,7 @@ class _LiveWindow:
 def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSettings = EncoderSettings(), *,
                preview_factory=None, virtual_factory=None) -> RunReport:
     """Live effect from a camera (or a lavfi test source) to a window, a recording and/or a virtual camera."""
-    from .media.sources import CameraSource
+    from .media.camera import CameraSource
 
     source = CameraSource(job.camera, job.input_format, size=job.size, fps=job.fps, realtime=job.realtime)
     source.open()  # a missing camera fails here, before models load
