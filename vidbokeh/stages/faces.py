@@ -11,9 +11,9 @@ import importlib.util
 import logging
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 import cv2
 import numpy as np
@@ -279,6 +279,12 @@ def _announce_haar(reason: str) -> None:
     if not _HAAR_WARNED:
         _HAAR_WARNED = True
         log.warning("face detection uses the OpenCV Haar cascade: %s", reason)
+
+
+def scale_faces(faces: Sequence[Face], sx: float, sy: float) -> list[Face]:
+    """Faces with boxes and keypoints scaled by (sx, sy): from a resized copy's pixels to the original's."""
+    return [replace(f, x0=f.x0 * sx, y0=f.y0 * sy, x1=f.x1 * sx, y1=f.y1 * sy,
+                    keypoints=tuple((x * sx, y * sy) for x, y in f.keypoints)) for f in faces]
 
 
 def main_face(faces: list[Face] | tuple[Face, ...], shape: tuple[int, ...]) -> Face | None:

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from vidbokeh.errors import ModelError, UsageError
-from vidbokeh.stages.faces import Face, FaceDetector, FaceDetectorSettings, as_rgb_uint8, import_mediapipe
+from vidbokeh.stages.faces import (Face, FaceDetector, FaceDetectorSettings, as_rgb_uint8, import_mediapipe,
+                                   scale_faces)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,9 @@ class PeopleSettings:
     crop_min_ratio: float = 0.45  # ... only faces at least this x the largest person's head unit (could be subjects)
     crop_heads: float = 10.0  # side of a face's body crop, in face heights
     visible: float = 0.5  # landmark visibility that counts as seen
+    # the detectors see a copy no longer than this (their models take 192-256 px; converting a full-size photo
+    # for them cost more than the models)
+    model_side: int = 512
 
     def __post_init__(self) -> None:
         if self.max_poses < 1 or self.max_face_crops < 0 or not 0.0 <= self.crop_min_ratio <= 1.0:
@@ -47,6 +52,8 @@ class PeopleSettings:
             raise UsageError("scores must be in [0, 1]")
         if self.crop_heads < 2.0:
             raise UsageError("crop_heads must be >= 2")
+        if self.model_side < 64:
+            raise UsageError("model_side must be >= 64")
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,18 @@ class Person:
     @property
     def center(self) -> tuple[float, float]:
         return (0.5 * (self.box[0] + self.box[2]), 0.5 * (self.box[1] + self.box[3]))
+
+    def mask_in(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The pose model's person probability placed in a zero frame of ``shape`` (None without one)."""
+        if self.mask is None or self.mask_box is None:
+            return None
+        out = np.zeros(shape, np.float32)
+        x0, y0, x1, y1 = self.mask_box
+        mask = self.mask
+        if (mask.shape[1], mask.shape[0]) != (x1 - x0, y1 - y0):
+            mask = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        out[y0:y1, x0:x1] = mask
+        return out
 
     def visible_points(self, threshold: float = 0.5) -> np.ndarray:
         """(N, 2) pixel positions of the landmarks seen (or the face's keypoints/centre)."""
@@ -125,7 +144,11 @@ class PeopleFinder:
             raise RuntimeError("PeopleFinder is closed")
         image = as_rgb_uint8(rgb)
         h, w = image.shape[:2]
-        all_faces = merge_faces(self._faces.detect(image), faces)
+        small, scale = _reduced(image, self.settings.model_side)
+        found_faces = self._faces.detect(small)
+        if scale != 1.0:
+            found_faces = scale_faces(found_faces, w / small.shape[1], h / small.shape[0])
+        all_faces = merge_faces(found_faces, faces)
         people = self._poses(image, (0, 0, w, h))
         largest = max([p.unit for p in people] + [face_unit(f) for f in all_faces] + [0.0])
         crops = 0
@@ -156,8 +179,9 @@ class PeopleFinder:
         x0, y0, x1, y1 = box
         crop = image if (x0, y0, x1, y1) == (0, 0, image.shape[1], image.shape[0]) else \
             np.ascontiguousarray(image[y0:y1, x0:x1])
-        ch, cw = crop.shape[:2]
-        result = self._pose.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
+        ch, cw = crop.shape[:2]  # landmarks come normalised: a reduced copy maps back through the crop's size
+        seen_copy, _ = _reduced(crop, self.settings.model_side)
+        result = self._pose.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=seen_copy))
         masks = result.segmentation_masks or []
         people = []
         for i, marks in enumerate(result.pose_landmarks):
@@ -195,6 +219,16 @@ class PeopleFinder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reduced(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """(``image`` no longer than ``side`` px (area averaging), the scale applied)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
 def face_unit(face: Face) -> float:

@@ -96,7 +96,7 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
     own = np.zeros((h, w), np.float32)
     for person in subjects:
         if person.mask is not None:
-            np.maximum(own, _paste(person.mask, person.mask_box, (h, w)), out=own)
+            np.maximum(own, person.mask_in((h, w)), out=own)
     for person in subjects:  # a body no map covers is drawn from what the detectors saw
         body = np.zeros((h, w), np.uint8)
         _draw_shape(body, person)
@@ -144,29 +144,7 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
         drop = small_drop > 0
     for person in others:
         if person.mask is not None:
-            drop |= _paste(person.mask, person.mask_box, (h, w)) > 0.5
-    drop &= zone == 0
-    if drop.any():
-        person_prob = np.where(drop, np.float32(0.0), person_prob)
-    return np.maximum(person_prob, own)
-    zone = np.zeros((h, w), np.uint8)
-    for person in subjects:
-        _draw_region(zone, person, grow=settings.zone_heads)
-    in_zone = np.zeros(count, bool)
-    in_zone[np.unique(labels[zone > 0])] = True
-    hit = np.zeros(count, bool)
-    drop = np.zeros((h, w), bool)
-    for person in others:
-        pts = np.round(person.visible_points(settings.visible)).astype(int)
-        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-        hit[labels[pts[inside, 1], pts[inside, 0]]] = True
-        if person.mask is not None:
-            drop |= _paste(person.mask, person.mask_box, (h, w)) > 0.5
-    small = stats[:, cv2.CC_STAT_HEIGHT] < settings.lone_min_heads * max(p.unit for p in subjects)
-    hit |= small & ~in_zone
-    hit[0] = False
-    if hit.any():
-        drop |= hit[labels]
+            drop |= person.mask_in((h, w)) > 0.5
     drop &= zone == 0
     if drop.any():
         person_prob = np.where(drop, np.float32(0.0), person_prob)
@@ -187,13 +165,3 @@ def _draw_shape(canvas: np.ndarray, person: Person) -> None:
         draw_body(canvas, person.landmarks, person.unit)
     elif person.face is not None:
         draw_face_body(canvas, person.face)
-
-
-def _paste(mask: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
-    """A crop's probability map placed into a zero frame of ``shape``."""
-    out = np.zeros(shape, np.float32)
-    x0, y0, x1, y1 = box
-    if (mask.shape[1], mask.shape[0]) != (x1 - x0, y1 - y0):
-        mask = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    out[y0:y1, x0:x1] = mask
-    return out
