@@ -36,7 +36,7 @@ def _in_fresh_process(args: list, env_extra: dict | None = None) -> tuple[int, l
     probe = ("import sys\n"
              "from vidbokeh.cli import run\n"
              "code = run(sys.argv[1:])\n"
-             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'timm', 'mediapipe'})\n"
+             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'timm', 'mediapipe', 'cv2'})\n"
              "print('RESULT', code, ','.join(heavy))\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
     done = subprocess.run([sys.executable, "-c", probe, *map(str, args)], capture_output=True, text=True, env=env,
@@ -91,7 +91,7 @@ def test_settings_that_need_depth_are_refused_with_selfie_before_any_work(photo,
 def test_auto_falling_back_to_selfie_says_why_a_depth_setting_cannot_work(photo, tmp_path):
     code, heavy, err = _in_fresh_process(["image", photo, "--focus", "0.3"],
                                          {"VIDBOKEH_HOME": str(tmp_path / "empty"), "VIDBOKEH_OFFLINE": "1"})
-    assert code == 2 and heavy == []  # refused before any model loads
+    assert code == 2 and not {"torch", "mediapipe"} & set(heavy)  # refused before any model loads
     line = error_line(err)
     assert "--focus" in line and "auto chose selfie" in line and "models fetch" in line
 
@@ -137,7 +137,7 @@ def test_existing_output_is_refused_before_any_model_loads(photo):
     out = photo.with_name("photo_bokeh.jpg")
     out.write_bytes(b"keep")
     code, heavy, err = _in_fresh_process(["image", photo])
-    assert code == 5 and heavy == []  # neither mediapipe nor torch was imported
+    assert code == 5 and not {"torch", "mediapipe"} & set(heavy)  # refused before any model loads
     assert "exists" in error_line(err) and out.read_bytes() == b"keep"
 
 
@@ -181,7 +181,7 @@ def test_auto_without_depth_weights_and_models_list_never_import_torch(photo, tm
     assert code == 0, err
     assert "auto: using selfie" in err and "torch" not in heavy and "timm" not in heavy
     code, heavy, _ = _in_fresh_process(["models", "list"], env)
-    assert code == 0 and heavy == []
+    assert code == 0 and heavy == []  # not even OpenCV
 
 
 def test_compare_names_a_wrong_weights_file_in_its_own_syntax_and_exits_4(photo, synthetic_weights, tmp_path,

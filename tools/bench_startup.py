@@ -48,7 +48,9 @@ _PROBE = ("import atexit, sys\n"
 def _run(args: list[str], record: Path) -> tuple[float, int, list[str]]:
     """(wall seconds, exit code, heavy packages imported) of one `vidbokeh ARGS` in a fresh process."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _PROBE, str(record), *args], env=_env(), capture_output=True)
+    # cwd=ROOT: `python -c` puts the working folder first on sys.path, and that must be this checkout
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(record), *args], env=_env(), capture_output=True,
+                          cwd=ROOT)
     seconds = time.perf_counter() - t0
     return seconds, done.returncode, record.read_text().split() if record.is_file() else []
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vidbokeh.errors import InputError, UsageError
-from vidbokeh.stages.faces import Face, main_face
+
+if TYPE_CHECKING:
+    from vidbokeh.stages.faces import Face
 
 __all__ = ["FocusSettings", "normalise_depth", "choose_focus", "coc_map", "otsu_threshold"]
 
@@ -107,6 +109,8 @@ def normalise_depth(depth: np.ndarray, settings: FocusSettings = FocusSettings()
 
 def _as_face(face: Any) -> Face:
     """A faces.Face, or one made from an (x0, y0, x1, y1) box."""
+    from vidbokeh.stages.faces import Face  # here: the faces module loads OpenCV, the settings above do not
+
     if isinstance(face, Face):
         return face
     if all(hasattr(face, a) for a in ("x0", "y0", "x1", "y1")):
@@ -154,6 +158,8 @@ def choose_focus(
         if value is None:
             raise UsageError(f"focus point {settings.focus_point} lies outside the {img_w}x{img_h} image")
         return value
+    from vidbokeh.stages.faces import main_face
+
     face = main_face([_as_face(f) for f in faces], (img_h, img_w)) if faces else None
     if face is not None:
         value = _median_in_box(norm, (face.x0 * sx, face.y0 * sy, face.x1 * sx, face.y1 * sy), 0.5)
