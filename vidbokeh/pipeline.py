@@ -85,6 +85,10 @@ class _Newest:
             self._item = item
             self._cond.notify()
 
+    def empty(self) -> bool:
+        with self._cond:
+            return self._item is _EMPTY
+
     def take(self, timeout: float) -> object:
         with self._cond:
             if self._item is _EMPTY:
@@ -290,4 +294,77 @@ class SharedValue(Generic[In]):
             return self._value
 
 
-__all__ = ["Pipeline", "PipelineSettings", "PipelineStats", "SharedValue"]
+class LatestWorker(Generic[In, Out]):
+    """A function run on its own thread over the newest item handed to it: the caller never waits for it.
+
+    ``submit`` hands an item over (replacing one not yet started: only the newest matters, e.g. the frame that
+    live depth runs on next); ``poll`` returns the newest finished result, or None when none is new. The first
+    exception of ``work`` is re-raised by the next ``poll`` (so the stage that uses the worker fails as any
+    stage does) and stops the worker. ``close`` stops it and joins its thread; it is idempotent.
+    """
+
+    def __init__(self, work: Callable[[In], Out], name: str = "vidbokeh-worker", poll: float = 0.05) -> None:
+        self._work = work
+        self._poll = poll
+        self._pending = _Newest()
+        self._result = _Newest()
+        self._stop = threading.Event()
+        self._busy = threading.Event()  # an item is waiting or being worked on
+        self._error = _FirstError()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        """True while an item is waiting or being worked on (a new submit would replace the waiting one)."""
+        return self._busy.is_set()
+
+    def submit(self, item: In) -> None:
+        self._raise_error()
+        self._busy.set()
+        self._pending.put(item)
+
+    def poll(self) -> Out | None:
+        """The newest result not yet returned, or None; never waits."""
+        self._raise_error()
+        item = self._result.take(0)
+        return None if item is _EMPTY else item  # type: ignore[return-value]
+
+    def wait(self, timeout: float) -> Out | None:
+        """The newest result, waiting up to ``timeout`` seconds for one (in stop-aware steps)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._raise_error()
+            item = self._result.take(min(self._poll, max(0.0, deadline - time.monotonic())))
+            if item is not _EMPTY:
+                return item  # type: ignore[return-value]
+            if time.monotonic() >= deadline or not self._thread.is_alive():
+                self._raise_error()
+                return None
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error.error is not None:
+            raise self._error.error
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self._pending.take(self._poll)
+            if item is _EMPTY:
+                continue
+            try:
+                result = self._work(item)  # type: ignore[arg-type]
+            except BaseException as exc:  # re-raised by the next poll() in the caller's thread
+                self._error.set(exc)
+                self._busy.clear()
+                return
+            self._result.put(result)
+            if self._pending.empty():  # idle again unless a newer item came in meanwhile (a submit racing
+                self._busy.clear()     # this check at worst lets the caller replace a waiting item: harmless)
+
+
+__all__ = ["LatestWorker", "Pipeline", "PipelineSettings", "PipelineStats", "SharedValue"]

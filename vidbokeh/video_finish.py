@@ -37,12 +37,8 @@ def run_and_settle(pipe: Pipeline, sink, outcome: SinkOutcome, report: RunReport
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
         settle(sink, outcome, keep=True)
-        report.frames_in = pipe.stats.frames_in
-        report.frames_written = outcome.written
-        report.seconds = time.monotonic() - t0
+        _fill(report, pipe.stats, outcome, t0)
         report.interrupted, report.exit_code = True, code
-        report.dropped = pipe.stats.dropped
-        report.latencies = outcome.latencies
         return
     except BaseException as exc:
         settle(sink, outcome, keep=not outcome.output_failed)
@@ -61,11 +57,17 @@ def run_and_settle(pipe: Pipeline, sink, outcome: SinkOutcome, report: RunReport
             settle(sink, outcome, keep=True)
         report.interrupted, report.exit_code = True, exc.exit_code if isinstance(exc, Interrupted) else 130
     report.output = final if isinstance(final, Path) else report.output
+    _fill(report, stats, outcome, t0)
+
+
+def _fill(report: RunReport, stats, outcome: SinkOutcome, t0: float) -> None:
+    """The run's figures into its report (counts from the pipeline, what was written from the sinks)."""
     report.frames_in = stats.frames_in
     report.frames_written = outcome.written
     report.seconds = time.monotonic() - t0
     report.dropped = stats.dropped
     report.latencies = outcome.latencies
+    report.depth_updates = outcome.depth_updates
 
 
 def holding_signals(fn: Callable[[], object]) -> object:

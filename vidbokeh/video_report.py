@@ -16,6 +16,7 @@ class RunReport:
     skipped_estimated: bool = False  # the container gives no frame count: skipped is duration x fps - decoded
     input_cut: bool = False  # the input ended early (cut off, or damaged beyond reading)
     dropped: int = 0  # live frames dropped because processing was slower than the camera
+    depth_updates: int = 0  # live: frames that came with a fresh depth map (depth runs at its own rate)
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # capture-to-output, seconds
     interrupted: bool = False
@@ -37,6 +38,8 @@ class RunReport:
         if self.output is not None:
             parts[0] += f" written to {self.output}"
         parts.append(f"{self.fps:.1f} fps")
+        if self.depth_updates and self.seconds > 0:
+            parts.append(f"depth {self.depth_updates / self.seconds:.1f}/s")
         if self.skipped:
             parts.append(f"{'about ' if self.skipped_estimated else ''}{self.skipped} undecodable frames skipped")
         if self.input_cut:

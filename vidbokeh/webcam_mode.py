@@ -11,7 +11,7 @@ from pathlib import Path
 from .engine import EffectSettings, LiveControls, VideoSession, load_models, resolve_approach
 from .errors import OutputError
 from .live_keys import KEYS_HELP, QUIT_KEYS, after_key
-from .pipeline import Pipeline, PipelineSettings, SharedValue
+from .pipeline import LatestWorker, Pipeline, PipelineSettings, SharedValue
 from .video_finish import NoRecording, SinkOutcome, run_and_settle
 from .video_mode import EncoderSettings, process_stage
 from .video_report import RunReport
@@ -110,13 +110,14 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
     source = CameraSource(job.camera, job.input_format, size=job.size, fps=job.fps, realtime=job.realtime)
     source.open()  # a missing camera fails here, before models load
     info = source.info
-    models = None
+    models = session = None
     recorder = preview = virtual = None
     outcome = SinkOutcome()
     report = RunReport(output=job.output)
     try:
         models = load_models(resolve_approach(settings), "video")
-        session = VideoSession(models)
+        # a live source never waits for depth: it runs at its own rate and each frame takes the newest map
+        session = VideoSession(models, live_depth=LatestWorker if source.live else None)
         if job.output is not None:
             from .media.video_file import VideoFileSink
 
@@ -155,7 +156,7 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
         return report
     finally:
         source.close()
-        for part in (preview, virtual):
+        for part in (session, preview, virtual):
             if part is not None:
                 part.close()
         if models is not None:

@@ -50,8 +50,13 @@ class VideoProfile:
     # at every barrier for a core the codec holds, so it leaves one core free (docs/benchmarks.md).
     # None: one core less than the machine has (at least 1).
     cpu_depth_threads: int | None = None
+    # Live depth runs beside the frames; its newest map is carried to each frame by optical flow computed on
+    # grey copies no longer than this (0: the map as it is).
+    depth_flow_side: int = 160
 
     def __post_init__(self) -> None:
+        if self.depth_flow_side < 0:
+            raise UsageError(f"depth_flow_side must be >= 0, got {self.depth_flow_side}")
         if self.work_max_side < 0:
             raise UsageError(f"work_max_side must be >= 0, got {self.work_max_side}")
         if self.face_every < 1:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from ..depth.registry import family_of
 from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, scale_faces, timed
+from .depth_carry import DepthCarry
 from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
@@ -28,10 +29,24 @@ VIDEO_DEPTH_SIZE_CPU = {"depth_anything": 196, "midas": 256}
 _DEFAULT_FPS = 30.0  # frame spacing assumed for frames that come without a timestamp
 
 
+class DepthFeed(Protocol):
+    """What live depth runs on (pipeline.LatestWorker): work on the newest frame handed over, never waited for."""
+
+    busy: bool
+
+    def submit(self, item: np.ndarray) -> None: ...
+    def poll(self) -> tuple[np.ndarray, np.ndarray, float] | None: ...
+    def close(self) -> None: ...
+
+
 class VideoSession:
     """The effect over one stream: ``process(rgb, timestamp, controls)`` frame after frame."""
 
-    def __init__(self, models: Models, settings: EffectSettings | None = None) -> None:
+    def __init__(self, models: Models, settings: EffectSettings | None = None, *,
+                 live_depth: Callable[[Callable[[np.ndarray], tuple], str], DepthFeed] | None = None) -> None:
+        """``live_depth``: for a live stream, a factory (pipeline.LatestWorker) of the feed depth runs on at its
+        own rate; each frame then takes the newest map, carried to it (engine/depth_carry.py), and never waits
+        for the model. Without it every ``depth_every``-th frame waits for its own map (files: quality first)."""
         models.require_mode("video", "VideoSession")
         self.models = models
         self.settings = models.settings_for(settings if settings is not None else models.settings)
@@ -49,6 +64,23 @@ class VideoSession:
         self._faces_age = 0  # frames since they were detected
         self._last_depth: np.ndarray | None = None
         self._last_time: float | None = None
+        self._feed: DepthFeed | None = None
+        self._carry: DepthCarry | None = None
+        if live_depth is not None and models.depth is not None:
+            self._carry = DepthCarry(self.settings.video_profile.depth_flow_side)
+            self._feed = live_depth(self._predict_one, "vidbokeh-depth")
+
+    def close(self) -> None:
+        """Stop live depth's worker (idempotent; models stay loaded for the next session)."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+
+    def __enter__(self) -> "VideoSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def depth_size(self) -> int | None:
@@ -84,11 +116,45 @@ class VideoSession:
         return [self._finish(rgb, depths[i], None if timestamps is None else timestamps[i], timings[i], controls,
                              focus_settings) for i, rgb in enumerate(frames)]
 
+    def _predict_one(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(the frame, its raw depth map, seconds the model took): the work live depth does beside the frames."""
+        t0 = time.perf_counter()
+        depth = self.models.depth.predict_batch([rgb], input_size=self.depth_size)[0]
+        return rgb, depth, time.perf_counter() - t0
+
+    def _smoothed(self, depth: np.ndarray, rgb: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+        if self._smoother is None:
+            return depth
+        with timed(timings, "smooth"):
+            return self._smoother.update(depth, rgb)
+
+    def _live_depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray]:
+        """Live: the newest map the worker finished, carried to each frame; the next frame handed over whenever
+        the worker is idle. Only the stream's first frame waits for a map (there is none to carry yet).
+        ``timings["depth"]`` is set on the frames a fresh map arrived with (the rate the summary reports)."""
+        assert self._feed is not None and self._carry is not None
+        out = []
+        for rgb, timing in zip(frames, timings):
+            done = self._feed.poll()
+            if done is None and self._carry.depth is None and not self._feed.busy:
+                done = self._predict_one(rgb)  # the worker has had nothing yet: it is idle
+            if done is not None:
+                made_on, depth, seconds = done
+                timing["depth"] = seconds
+                self._carry.anchor(self._smoothed(depth, made_on, timing), made_on)
+            if not self._feed.busy:
+                self._feed.submit(rgb)
+            with timed(timing, "carry"):
+                out.append(self._carry.carry(rgb))
+        return out
+
     def _depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray | None]:
         """Each frame's depth: fresh every ``depth_every`` frames (smoothed), the latest map in between."""
         model = self.models.depth
         if model is None:
             return [None] * len(frames)
+        if self._feed is not None:
+            return self._live_depth_for(frames, timings)
         every = self.settings.depth_every
         todo = [i for i in range(len(frames))
                 if (self._frame_index + i) % every == 0 or self._last_depth is None and i == 0]
