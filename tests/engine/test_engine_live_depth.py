@@ -150,3 +150,23 @@ def test_file_session_keeps_depth_on_every_frame(depth_models) -> None:
     with VideoSession(depth_models) as session:
         results = [session.process(f, i / 30) for i, f in enumerate(_frames(3))]
     assert all("depth" in r.timings for r in results)
+
+
+def test_webcam_with_depth_reports_depth_updates_and_keeps_the_stream(tmp_path, capsys, synthetic_weights) -> None:
+    """Through the CLI: a clip played as a live camera with depth_anything; every frame is written with the
+    effect and the summary says how often depth was updated."""
+    from media_factory import decoded_video, make_clip
+    from vidbokeh.cli import run
+
+    clip = make_clip(tmp_path / "cam.mp4", width=320, height=240, frames=45, fps=15)
+    out = tmp_path / "rec.mp4"
+    code = run(["webcam", "--camera", str(clip), "--realtime", "--no-preview", "--output", str(out),
+                "--approach", "depth_anything", "--weights", str(synthetic_weights("dav2_vits")),
+                "--depth-size", "98", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    pts, _, size = decoded_video(out)
+    assert size == (320, 240) and len(pts) >= 1
+    line = [ln for ln in err.splitlines() if "frames written" in ln][-1]
+    assert " depth " in line and "/s" in line and "latency median" in line
+    assert "vidbokeh-depth" not in _threads()
