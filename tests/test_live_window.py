@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -122,19 +124,30 @@ def reference_bars(env: dict[str, str]) -> np.ndarray:
     return np.frombuffer(out.stdout, np.uint8).reshape(SIZE[1], SIZE[0], 3)
 
 
-def test_live_window_shows_the_frame_at_its_size_and_obeys_keys(xserver, tmp_path):
-    env = xserver
+def start_webcam(env: dict[str, str], tmp_path: Path, *extra: str) -> subprocess.Popen:
+    """`vidbokeh webcam` with its window on the static pattern, played at its rate; stderr kept in a file."""
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vidbokeh", "webcam", "--input-format", "lavfi", "--camera", SOURCE,
-             "--realtime", "--approach", "selfie"],
+             "--realtime", "--approach", "selfie", *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
         )
     proc.err_path = err_path  # for failure messages
+    return proc
+
+
+def find_window(env: dict[str, str], proc: subprocess.Popen) -> str:
+    return wait_for("the vidbokeh window", lambda: x(env, "xdotool", "search", "--name", "^vidbokeh$"),
+                    90, proc).split()[0]
+
+
+def test_live_window_shows_the_frame_at_its_size_and_obeys_keys(xserver, tmp_path):
+    env = xserver
+    proc = start_webcam(env, tmp_path)
+    err_path = proc.err_path
     try:
-        window = wait_for("the vidbokeh window", lambda: x(env, "xdotool", "search", "--name", "^vidbokeh$"),
-                          90, proc).split()[0]
+        window = find_window(env, proc)
         first = settled(env, window, proc)
 
         # the frame is there, at its size: one frame pixel per screen pixel
@@ -158,6 +171,27 @@ def test_live_window_shows_the_frame_at_its_size_and_obeys_keys(xserver, tmp_pat
         wait_for("vidbokeh to quit", lambda: proc.poll() is not None, 60)
         assert proc.returncode == 0, err_path.read_text()
         assert "frames" in err_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_run_with_its_window_open_and_keep_the_recording(xserver, tmp_path, sig, code):
+    """The hang ignored Ctrl-C and SIGTERM; with the window showing frames, both end the run at once."""
+    out = tmp_path / "rec.mp4"
+    proc = start_webcam(xserver, tmp_path, "--output", str(out))
+    try:
+        window = find_window(xserver, proc)
+        settled(xserver, window, proc)
+        proc.send_signal(sig)
+        wait_for("vidbokeh to stop", lambda: proc.poll() is not None, 60)
+        err = proc.err_path.read_text(errors="replace")
+        assert proc.returncode == code, err
+        assert "interrupted" in err and "Traceback" not in err
+        with av.open(str(out)) as recording:  # finalized, playable
+            assert sum(1 for _ in recording.decode(video=0)) > 0
     finally:
         if proc.poll() is None:
             proc.kill()
