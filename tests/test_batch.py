@@ -201,3 +201,31 @@ def test_an_interrupted_batch_resumes_with_the_segments_it_had(tmp_path):
     assert again.count("done") == 1 and again.frames == 120  # only the two missing segments were made
     assert_video_like_source(out / "c_bokeh.mp4", src / "c.mp4")
     assert leftovers(out) == []
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def test_cli_batch_runs_and_says_what_it_did(tmp_path, samples_dir, capsys):
+    from cli_helpers import cli
+
+    src = make_tree(tmp_path / "in", samples_dir, seconds=1.0)
+    code, err = cli(["batch", src / "photos", str(src / "*.mp4"), "--out", tmp_path / "out", "--approach", "selfie",
+                     "--segment-seconds", "2"], capsys)
+    assert code == 0, err
+    assert "3 done, 0 skipped" in err and "manifest.jsonl" in err
+    assert (tmp_path / "out" / "photos" / "davis2016_parkour_00040_bokeh.jpg").exists()
+    assert_video_like_source(tmp_path / "out" / "clip_bokeh.mp4", src / "clip.mp4")
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["batch", "{tmp}/missing", "--out", "{tmp}/out"], 3, "no such file or folder"),
+    (["batch", "{tmp}", "--out", "{tmp}/out", "--ray-address", "127.0.0.1:1"], 2, "--ray-address needs --engine ray"),
+    (["batch", "{tmp}", "--out", "{tmp}/out", "--segment-seconds", "0"], 2, "expected a number > 0"),
+])
+def test_cli_batch_errors_are_one_line(tmp_path, capsys, args, code, message):
+    from cli_helpers import cli, error_line
+
+    got, err = cli([a.format(tmp=tmp_path) for a in args], capsys)
+    assert got == code
+    assert message in error_line(err)

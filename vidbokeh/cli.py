@@ -254,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--work-dir", type=Path, default=None,
                      help="folder for uploads and job outputs (default: a temporary folder, removed at exit)")
 
+    _add_batch_parser(sub, common)
+
     mdl = sub.add_parser("models", parents=[common], help="list, fetch and locate model weights")
     msub = mdl.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
     msub.add_parser("list", parents=[common], help="every depth variant: family, parameters, licence, cached or not")
@@ -262,6 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
     path = msub.add_parser("path", parents=[common], help="print where a variant's weights are (or go) in the cache")
     path.add_argument("name")
     return parser
+
+
+def _add_batch_parser(sub, common: argparse.ArgumentParser) -> None:
+    bat = sub.add_parser("batch", parents=[common],
+                         help="many photos and videos into one folder, on this machine or a Ray cluster")
+    bat.add_argument("inputs", nargs="+", help="files, folders or glob patterns (quoted), photos and videos mixed")
+    bat.add_argument("--out", type=Path, required=True,
+                     help="output folder: mirrors the input tree, holds manifest.jsonl (a rerun skips what is done)")
+    bat.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="local (default): this process; ray: Ray workers (the [ray] extra)")
+    bat.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="join this Ray cluster (default: start a private Ray instance on this machine)")
+    bat.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                     help="Ray workers (default: one per GPU, else one per two CPUs)")
+    bat.add_argument("--segment-seconds", type=_positive_float, default=60.0, metavar="S",
+                     help="videos longer than this are cut at keyframes into segments processed in parallel "
+                          "(default: 60)")
+    _add_video_arguments(bat)
+    _add_encoder_arguments(bat)
+    _add_effect_arguments(bat)
 
 
 def _add_video_arguments(p: argparse.ArgumentParser) -> None:

@@ -100,6 +100,52 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    import logging
+
+    from .batch import BatchSettings, SegmentPlan, run_batch
+    from .video_mode import EncoderSettings
+
+    if not args.debug:
+        logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's own notices; failures still reach us
+    settings = effect_settings(args, video=False)
+    batch = BatchSettings(engine=args.engine, ray_address=args.ray_address, workers=args.workers,
+                          segments=SegmentPlan(segment_seconds=args.segment_seconds),
+                          encoder=EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset))
+    bar = _BatchBar()
+    try:
+        report = run_batch(args.inputs, args.out, settings, batch, on_progress=bar.update)
+    finally:
+        bar.close()
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            _say(f"error: {outcome.error}")
+    _say(report.summary() + f"; manifest: {Path(args.out) / 'manifest.jsonl'}")
+    return report.exit_code
+
+
+class _BatchBar:
+    """The whole batch on one terminal line: frames (with rate and ETA) and items."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def update(self, progress) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=progress.frames_total, unit="frame", desc="vidbokeh batch", dynamic_ncols=True,
+                             file=sys.stderr)
+        self._bar.update(progress.frames_done - self._bar.n)
+        ended = progress.items_done + progress.items_failed + progress.items_skipped
+        failed = f", {progress.items_failed} failed" if progress.items_failed else ""
+        self._bar.set_postfix_str(f"{ended}/{progress.items_total} items{failed}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items:
@@ -182,7 +228,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     raise UsageError("models: choose list, fetch or path")
 
 
-COMMANDS = {"serve": cmd_serve, "image": cmd_image, "file": cmd_file, "webcam": cmd_webcam, "compare": cmd_compare, "models": cmd_models}
+COMMANDS = {"serve": cmd_serve, "image": cmd_image, "file": cmd_file, "webcam": cmd_webcam, "compare": cmd_compare,
+            "models": cmd_models, "batch": cmd_batch}
 
 
 def dispatch(args: argparse.Namespace) -> int:
