@@ -114,18 +114,19 @@ def join_flicker(source: Path, joined: Path, frame_pts: Sequence[int], cuts: Seq
         except ValueError:
             continue
         lo, hi = pts[max(0, i - window)], pts[min(len(pts) - 1, i + window - 1)]
-        before_in = {f.pts: f.rgb for f in frames_between(source, lo, hi)}
-        before_out = {f.pts: f.rgb for f in frames_between(joined, lo, hi)}
-        common = [p for p in pts[max(0, i - window): i + window] if p in before_in and p in before_out]
+        source_frames = {f.pts: f.rgb for f in frames_between(source, lo, hi)}
+        output_frames = {f.pts: f.rgb for f in frames_between(joined, lo, hi)}
+        common = [p for p in pts[max(0, i - window): i + window] if p in source_frames and p in output_frames]
         for group in ([p for p in common if p < cut], [p for p in common if p >= cut]):
             meter = FlickerMeter()
             for p in group:
-                meter.add(before_in[p], before_out[p])
+                meter.add(source_frames[p], output_frames[p])
             near.append(meter)
-        if cut in before_in and pts[i - 1] in before_in and cut in before_out and pts[i - 1] in before_out:
+        pair = (pts[i - 1], cut)
+        if i > 0 and all(p in source_frames and p in output_frames for p in pair):
             meter = FlickerMeter()
-            meter.add(before_in[pts[i - 1]], before_out[pts[i - 1]])
-            meter.add(before_in[cut], before_out[cut])
+            for p in pair:
+                meter.add(source_frames[p], output_frames[p])
             at.append(meter)
     if not at:
         return None
