@@ -106,15 +106,14 @@ def test_a_segment_join_is_frame_exact(tmp_path):
     segments = plan_segments(found, SegmentPlan(segment_seconds=2.0))
     assert len(segments) == 2
     job = WorkerJob(photo=resolved(SELFIE, video=False), video=resolved(SELFIE, video=True))
-    parts = []
+    parts = [tmp_path / f"part{seg.index}.mp4" for seg in segments]
     with Worker(job) as worker:
-        for seg in segments:
-            part = tmp_path / f"part{seg.index}.mp4"
+        for seg in reversed(segments):  # any order: a worker takes whatever unit it is sent
             result = worker.run(Unit(id=f"0:{seg.index}", item=0, kind="segment", source=str(clip),
-                                     output=str(part), segment=seg, frames=seg.frames))
+                                     output=str(parts[seg.index]), segment=seg, frames=seg.frames))
             assert result.status == "done", result.error
             assert result.frames == seg.frames
-            parts.append(part)
+        assert worker.loads == 1  # models loaded once, a fresh session per segment
     joined = tmp_path / "joined.mp4"
     assert join_segments(parts, joined, clip) == 120
     frames = _decoded(joined)

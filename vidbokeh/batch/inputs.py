@@ -7,7 +7,7 @@ to the deepest folder the roots share, so ``shoot/a/x.jpg`` and ``shoot/b/x.jpg`
 writes (``.mp4``, ``.mkv``, ``.mov``, ``.webm``; any other becomes ``.mp4``).
 
 Never picked up: anything inside the output folder, hidden files and folders (ours include every
-temporary file), and ``*_bokeh.*`` files beside their original (image mode's outputs).
+temporary file), and image mode's outputs beside their original (``NAME_bokeh.*``, ``NAME_depth.png``...).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from ..errors import InputError, InputNotFoundError, UsageError
+from ..image_mode import OUTPUT_TAG, is_earlier_output
 from ..media.encoders import VIDEO_SUFFIXES
 from ..media.images import IMAGE_SUFFIXES
 
@@ -25,8 +26,6 @@ from ..media.images import IMAGE_SUFFIXES
 #: container when the encoder side writes it, else MP4).
 VIDEO_INPUT_SUFFIXES = frozenset(VIDEO_SUFFIXES | {".m4v", ".avi", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg",
                                                    ".wmv", ".flv", ".3gp"})
-OUTPUT_MARK = "_bokeh"
-
 Kind = Literal["photo", "video"]
 
 
@@ -51,9 +50,9 @@ def kind_of(path: Path) -> Kind | None:
 
 def output_name(relative: Path, kind: Kind) -> Path:
     if kind == "photo":
-        return relative.with_name(f"{relative.stem}{OUTPUT_MARK}{relative.suffix}")
+        return relative.with_name(f"{relative.stem}{OUTPUT_TAG}{relative.suffix}")
     suffix = relative.suffix if relative.suffix.lower() in VIDEO_SUFFIXES else ".mp4"
-    return relative.with_name(f"{relative.stem}{OUTPUT_MARK}{suffix}")
+    return relative.with_name(f"{relative.stem}{OUTPUT_TAG}{suffix}")
 
 
 def _is_pattern(text: str) -> bool:
@@ -79,16 +78,15 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _ours_or_hidden(path: Path, root: Path, out_dir: Path) -> bool:
+def _ours_or_hidden(path: Path, root: Path, out_dir: Path, stems: dict[Path, set[str]]) -> bool:
     if _inside(path, out_dir):
         return True
     rel = path.relative_to(root) if _inside(path, root) else Path(path.name)
     if any(part.startswith(".") for part in rel.parts):
         return True
-    stem = path.stem
-    if stem.endswith(OUTPUT_MARK) and path.with_name(stem[: -len(OUTPUT_MARK)] + path.suffix).exists():
-        return True
-    return False
+    if path.parent not in stems:
+        stems[path.parent] = {p.stem for p in path.parent.iterdir() if p.is_file()}
+    return is_earlier_output(path, stems[path.parent])
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -132,6 +130,7 @@ def discover(inputs: Iterable[str | os.PathLike[str]], out_dir: Path) -> list[It
     common = Path(os.path.commonpath([str(root) for root, _, _ in groups]))
     items: list[Item] = []
     seen: set[Path] = set()
+    stems: dict[Path, set[str]] = {}  # folder -> the stems of its files
     for root, files, explicit in groups:
         for f in files:
             if f in seen:
@@ -141,7 +140,7 @@ def discover(inputs: Iterable[str | os.PathLike[str]], out_dir: Path) -> list[It
                 if not explicit:
                     continue
                 kind = "video"  # named explicitly: let the video probe say what it is
-            if not explicit and _ours_or_hidden(f, root, out_dir):
+            if not explicit and _ours_or_hidden(f, root, out_dir, stems):
                 continue
             if explicit and _inside(f, out_dir):
                 raise UsageError(f"{f}: is inside the output folder {out_dir}")

@@ -19,6 +19,8 @@ from .units import Unit, UnitResult, WorkerJob
 
 log = logging.getLogger(__name__)
 
+#: Seconds between the last timestamp of one stream and the first of the next on the same video models.
+STREAM_GAP_SECONDS = 10.0
 #: Starts of one unit after which a unit whose workers keep dying (out of memory...) is given up.
 MAX_ATTEMPTS = 3
 
@@ -36,7 +38,8 @@ class Worker:
         self.job = job
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._photo = None  # engine Models for stills
-        self._video = None  # engine Models for video (loaded again for each segment: a fresh stream)
+        self._video = None  # engine Models for video; each segment gets its own VideoSession over them
+        self._clock: float | None = None  # the latest timestamp (s) the video models were given
         self.loads = 0
 
     def preload(self, kinds: tuple[str, ...]) -> None:
@@ -109,14 +112,26 @@ class Worker:
         return self._photo, time.perf_counter() - t0
 
     def _video_session(self) -> tuple[object, float]:
+        """A fresh session (a new stream's temporal state) over the video models, loaded on first use."""
         from ..engine import VideoSession, load_models
 
-        t0 = time.perf_counter()
-        if self._video is not None:
-            self._video.close()
-        self._video = load_models(self.job.video, "video", progress=False)
-        self.loads += 1
-        return VideoSession(self._video, self.job.video), time.perf_counter() - t0
+        load = 0.0
+        if self._video is None:
+            t0 = time.perf_counter()
+            self._video = load_models(self.job.video, "video", progress=False)
+            self.loads += 1
+            load = time.perf_counter() - t0
+        return VideoSession(self._video, self.job.video), load
+
+    def _stream_clock(self, first_time: float) -> float:
+        """The offset that puts a new stream's first frame after every timestamp the video models have seen.
+
+        MediaPipe's video mode needs increasing timestamps for the life of a detector, while segments (of
+        this or another video) come in any order; shifting a stream's times keeps their differences, which
+        is all the smoothing and the focus puller use."""
+        if self._clock is None:
+            return 0.0
+        return max(0.0, self._clock + STREAM_GAP_SECONDS - first_time)
 
     # -- photos ---------------------------------------------------------------------------------
     def _photo_unit(self, unit: Unit) -> tuple[int, dict[str, float], float]:
@@ -144,8 +159,15 @@ class Worker:
         timings: dict[str, float] = {}
         written = 0
 
+        offset: float | None = None
+
         def process(items: list) -> list:
-            results = session.process_batch([f.rgb for f, _ in items], [f.time for f, _ in items])
+            nonlocal offset
+            if offset is None:
+                offset = self._stream_clock(items[0][0].time)
+            times = [frame.time + offset for frame, _ in items]
+            results = session.process_batch([frame.rgb for frame, _ in items], times)
+            self._clock = times[-1]
             return [(frame, warm, result) for (frame, warm), result in zip(items, results)]
 
         def write(item) -> None:
