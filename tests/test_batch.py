@@ -1,6 +1,8 @@
 """Batch mode on the local engine: discovery, manifest, keyframe segments and their join, reruns, failures."""
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +230,18 @@ def test_cli_batch_errors_are_one_line(tmp_path, capsys, args, code, message):
     got, err = cli([a.format(tmp=tmp_path) for a in args], capsys)
     assert got == code
     assert message in error_line(err)
+
+
+def test_cli_batch_takes_a_preset_and_flags_override_it(tmp_path, samples_dir, capsys):
+    from cli_helpers import cli
+
+    preset = tmp_path / "soft.json"
+    preset.write_text(json.dumps({"schema": 1, "name": "soft", "settings": {"approach": "selfie", "max_blur": 0.01,
+                                                                            "strategy": "face_aware"}}))
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(samples_dir / "portraits" / "images" / "davis2016_parkour_00040.jpg", src / "p.jpg")
+    code, err = cli(["batch", src, "--out", tmp_path / "out", "--preset", preset, "--strategy", "portrait"], capsys)
+    assert code == 0, err
+    effect = manifest_lines(tmp_path / "out")[0]["settings"]["EffectSettings"]
+    assert (effect["approach"], effect["max_blur"], effect["strategy"]) == ("selfie", 0.01, "portrait")
