@@ -118,3 +118,18 @@ def test_console_script_entry_point_runs(portrait: Path):
     assert proc.returncode == 0, proc.stderr
     assert portrait.with_name("portrait_bokeh.jpg").is_file()
     assert "Traceback" not in proc.stderr
+
+
+def test_frame_backend_flag_chooses_the_renderer(portrait: Path, capsys):
+    """--frame-backend torch renders the same picture as opencv (within 40 dB); a bad value is one line, exit 2."""
+    from cli_helpers import cli, error_line
+
+    code, err = cli(["image", portrait, "--frame-backend", "cupy"], capsys)
+    assert code == 2 and "--frame-backend" in error_line(err)
+    outputs = {}
+    for backend in ("opencv", "torch"):
+        out = portrait.with_name(f"portrait_{backend}.png")
+        assert run(["image", str(portrait), "--approach", "selfie", "--frame-backend", backend, "-o", str(out)]) == 0
+        outputs[backend] = np.asarray(Image.open(out).convert("RGB")).astype(np.float64)
+    mse = float(np.mean((outputs["opencv"] - outputs["torch"]) ** 2))
+    assert mse == 0.0 or 10.0 * np.log10(255.0**2 / mse) >= 40.0

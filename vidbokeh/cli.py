@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .engine.settings import APPROACHES, DEVICES, strategy_names
+from .engine.settings import APPROACHES, DEVICES, FRAME_BACKENDS, strategy_names
 from .errors import Interrupted, UsageError, VidbokehError
 
 
@@ -154,6 +154,9 @@ def _add_effect_arguments(p: argparse.ArgumentParser, *, camera_device: bool = F
                         + "); see `vidbokeh models list`")
     g.add_argument("--weights", type=Path, default=None, help="depth weights file (instead of the cache)")
     _add_device_arguments(g, camera_too=camera_device)
+    g.add_argument("--frame-backend", choices=FRAME_BACKENDS, default="auto",
+                   help="how the frame is blurred: torch (on --device) or opencv (on the CPU); "
+                        "default auto: torch on cuda/mps, opencv on the CPU")
     g.add_argument("--strategy", choices=strategy_names(), default="portrait",
                    help="blur strategy; portrait (default) is continuous depth-of-field")
     focus = g.add_mutually_exclusive_group()

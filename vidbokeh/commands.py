@@ -29,6 +29,7 @@ def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
         model=args.model,
         weights=args.weights,
         device=args.device,
+        frame_backend=args.frame_backend,
         strategy=args.strategy,
         focus=args.focus,
         focus_point=args.focus_point,

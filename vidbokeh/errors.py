@@ -5,7 +5,7 @@ ValueError, OSError, ...) so callers can catch either.
 
 Exit codes (documented in README.md):
     1   internal error (a bug: please report it with --debug output)
-    2   usage: bad or conflicting command-line arguments
+    2   usage: bad or conflicting command-line arguments; a GPU out of memory (what to lower)
     3   bad input: missing, unreadable, corrupt or unsupported input media
     4   model: weights missing, corrupt, of another variant, or not downloadable
     5   output: destination missing, read-only, exists, same as input, write failed

@@ -84,7 +84,10 @@ class TorchOps(ArrayOps):
             arr = np.asarray(arr)
             if arr.dtype != np.uint8:
                 arr = arr.astype(np.float32)
-            t = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
+            arr = np.ascontiguousarray(arr)
+            if not arr.flags.writeable:  # torch.from_numpy wants memory it could write (it never does here)
+                arr = arr.copy()
+            t = torch.from_numpy(arr).to(self.device)
         if t.dtype not in (torch.uint8, torch.float32):
             t = t.to(torch.float32)
         return t
