@@ -202,3 +202,24 @@ def test_a_small_person_far_behind_is_blurred(samples_dir) -> None:
         result = render_still(models, np.ascontiguousarray(rgb))
     assert result.protect[300:700, 150:550].mean() > 0.9
     assert result.protect[y:y + far.shape[0], x:x + far.shape[1]].max() < 0.1
+
+
+def test_no_oval_of_background_around_a_real_head(samples_dir) -> None:
+    """Issue 12: on the Biden portrait the old head ellipse kept a ring of curtain sharp around the head. The
+    part of that ellipse the segmenter calls background is now blurred; the face itself stays sharp."""
+    from vidbokeh.engine import EffectSettings, load_models, render_still
+    from vidbokeh.stages.masks import MaskSettings, face_ellipses
+
+    rgb = _rgb(samples_dir / "images" / "biden_official_portrait.jpg")
+    with load_models(EffectSettings(approach="selfie", max_blur=0.25), "image", progress=False) as models:
+        result = render_still(models, rgb)
+        prob = models.segmenter.segment(rgb)
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    oval = face_ellipses(rgb.shape[:2], [face], MaskSettings()) > 0.5
+    ring = oval & (prob < 0.1)
+    assert ring.sum() > 0.05 * oval.sum()  # the old oval did hold that much background
+    assert result.protect[ring].mean() < 0.15
+    x0, y0, x1, y1 = (int(round(v)) for v in (face.x0, face.y0, face.x1, face.y1))
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    assert result.protect[cy - (y1 - y0) // 4:cy + (y1 - y0) // 4, cx - (x1 - x0) // 4:cx + (x1 - x0) // 4].min() > 0.99
