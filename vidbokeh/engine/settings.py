@@ -34,16 +34,19 @@ class VideoProfile:
 
     The subject stages (faces, people, segmentation, the protection mask) run on a copy no longer than
     ``work_max_side``; the mask is brought back to full size for the blur, so the sharp subject keeps
-    its own full-resolution pixels. Faces and people are found every ``face_every`` frames and reused in
-    between (a person moves little in a few frames; a person's own pose mask is used only in the frame it
-    was found in, and the person mask follows every frame), without the stills' second look at a face's
-    crop. Segmentation runs, as for stills, on tiles and on a crop around each person (``segment_tiles``):
-    on the squashed whole frame alone a full-body person is mostly lost (docs/benchmarks.md). The mask's guided-filter coefficients and its hole search use a copy no longer than
-    ``mask_fit_side`` (the filter is still applied to the working copy's own luma).
+    its own full-resolution pixels. Faces are found every ``face_every`` frames, people (the pose
+    landmarker, ~40 ms of CPU at 640 px) every ``people_every``, and reused in between (a person moves little
+    in a few frames; a person's own pose mask is used only in the frame it was found in, and the person mask
+    follows every frame), without the stills' second look at a face's crop. Segmentation runs, as for stills,
+    on tiles and on a crop around each person (``segment_tiles``): on the squashed whole frame alone a
+    full-body person is mostly lost (docs/benchmarks.md). The mask's guided-filter coefficients and its hole
+    search use a copy no longer than ``mask_fit_side`` (the filter is still applied to the working copy's own
+    luma).
     """
 
     work_max_side: int = 640  # 0 = full size
     face_every: int = 3
+    people_every: int = 6
     segment_tiles: bool = True
     mask_fit_side: int = 320
     # Depth on a CPU runs beside the decoder, the encoder and the other stages, and its OpenMP threads spin-wait
@@ -61,6 +64,8 @@ class VideoProfile:
             raise UsageError(f"work_max_side must be >= 0, got {self.work_max_side}")
         if self.face_every < 1:
             raise UsageError(f"face_every must be >= 1, got {self.face_every}")
+        if self.people_every < 1:
+            raise UsageError(f"people_every must be >= 1, got {self.people_every}")
         if self.mask_fit_side < 16:
             raise UsageError(f"mask_fit_side must be >= 16, got {self.mask_fit_side}")
         if self.cpu_depth_threads is not None and self.cpu_depth_threads < 1:

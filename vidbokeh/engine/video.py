@@ -61,6 +61,7 @@ class VideoSession:
         self._frame_index = 0
         self._faces_seen: list = []  # the latest detected faces (working-copy pixels)
         self._people_seen: tuple = ()  # the latest people found, with the faces found beside them
+        self._people_age = 0  # frames since they were found
         self._faces_age = 0  # frames since they were detected
         self._last_depth: np.ndarray | None = None
         self._last_time: float | None = None
@@ -232,13 +233,14 @@ class VideoSession:
         return faces, protect
 
     def _find_people(self, work: np.ndarray, faces: list) -> tuple[list, list]:
-        """(people, faces incl. the full-range detector's), found whenever the faces were just detected and
-        reused in between without their pose masks (those belong to the frame they were found in)."""
-        if self._faces_age == 1:  # _detect_faces just ran the detector
+        """(people, faces incl. the full-range detector's), found every ``people_every`` frames and reused in
+        between without their pose masks (those belong to the frame they were found in)."""
+        self._people_age += 1
+        if not self._people_seen or self._people_age >= self.settings.video_profile.people_every:
             people, merged = self.models.people.find(work, faces)
-            self._people_seen = (people, merged)
+            self._people_seen, self._people_age = (people, merged), 0
             return people, merged
-        people, merged = self._people_seen or ([], faces)
+        people, merged = self._people_seen
         return [replace(p, mask=None, mask_box=None) for p in people], merged
 
     def _detect_faces(self, work: np.ndarray, ts_ms: int) -> list:
