@@ -22,10 +22,12 @@ from ..engine import EffectSettings, FrameResult
 log = logging.getLogger(__name__)
 
 # Fields that only change a call, not which models are loaded: the look (read by render_analysis), the
-# strategy (its mask hints are applied from the cached person map), and the per-call depth/video knobs.
+# strategy (its mask hints are applied from the cached person map), the renderer's backend (chosen per still)
+# and the per-call depth/video knobs. Any other field (approach, model, weights, device, runtime...) is part of
+# what is loaded.
 _PER_CALL_FIELDS = frozenset({"strategy", "focus", "focus_point", "max_blur", "dof", "blur_foreground",
-                              "aperture_blades", "highlight_bloom", "depth_size", "video", "depth_every",
-                              "smoothing", "video_profile", "weights_note"})
+                              "aperture_blades", "highlight_bloom", "frame_backend", "depth_size", "video",
+                              "depth_every", "smoothing", "video_profile", "weights_note"})
 ANALYSES_PER_PHOTO = 2  # e.g. the approach before and after a change, so switching back is instant
 
 
