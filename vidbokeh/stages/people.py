@@ -37,7 +37,7 @@ class PeopleSettings:
     max_poses: int = 4  # people the pose landmarker returns per run
     min_pose_score: float = 0.5
     min_face_score: float = 0.5  # full-range face detector
-    max_face_crops: int = 2  # faces without a pose that get a pose run on their own crop (~40 ms each)
+    max_face_crops: int = 1  # faces without a pose that get a pose run on their own crop (~40 ms of CPU each)
     crop_min_ratio: float = 0.45  # ... only faces at least this x the largest person's head unit (could be subjects)
     crop_heads: float = 10.0  # side of a face's body crop, in face heights
     visible: float = 0.5  # landmark visibility that counts as seen
