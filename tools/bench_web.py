@@ -14,7 +14,8 @@ focus + render from the cached analysis) and as seen by the client (plus JPEG en
 live: --live-frames frames of the portrait at 640x480 sent over /api/live one at a time (as the page does);
 fps = frames / wall time after the first --live-warmup frames, latency = the median round trip.
 
-The machine is shared: the figures move with its load, shown as ``load`` (1-minute load average).
+The machine is shared: the figures move with its load, shown as ``load`` (1-minute load average); the process
+CPU time per change / per frame (``cpu_ms``, all threads, this process only) moves less with it.
 """
 from __future__ import annotations
 
@@ -50,20 +51,22 @@ def bench_slider(client, picture, approach: str, repeats: int) -> dict:
     photo = client.post("/api/photos", files={"image": ("bench.jpg", data)}).json()
     url = f"/api/photos/{photo['id']}/render"
 
-    def render(max_blur: float) -> tuple[float, float, dict]:
-        t0 = time.perf_counter()
+    def render(max_blur: float) -> tuple[float, float, float, dict]:
+        t0, c0 = time.perf_counter(), time.process_time()
         response = client.post(url, json={"settings": {"approach": approach, "max_blur": max_blur}})
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         if response.status_code != 200:
             raise SystemExit(f"render failed: {response.text}")
-        return float(response.headers["x-render-ms"]), seconds * 1000, json.loads(response.headers["x-timings"])
+        return (float(response.headers["x-render-ms"]), seconds * 1000, cpu * 1000,
+                json.loads(response.headers["x-timings"]))
 
     first = render(0.02)
-    server, client_ms, stages = [], [], []
+    server, client_ms, cpu_ms, stages = [], [], [], []
     for i in range(repeats):
-        s, c, t = render(0.01 + 0.05 * i / max(1, repeats - 1))
+        s, c, u, t = render(0.01 + 0.05 * i / max(1, repeats - 1))
         server.append(s)
         client_ms.append(c)
+        cpu_ms.append(u)
         stages.append(t)
     keys = sorted({k for t in stages for k in t})
     return {
@@ -72,6 +75,8 @@ def bench_slider(client, picture, approach: str, repeats: int) -> dict:
         "change_server_ms_median": round(statistics.median(server), 1),
         "change_server_ms_p90": round(sorted(server)[int(0.9 * (len(server) - 1))], 1),
         "change_client_ms_median": round(statistics.median(client_ms), 1),
+        # CPU time of the whole process (server and client, every thread) per change: moves less with load
+        "change_cpu_ms_median": round(statistics.median(cpu_ms), 1),
         "change_stages_ms_median": {k: round(statistics.median(t.get(k, 0.0) for t in stages), 1) for k in keys},
     }
 
@@ -90,13 +95,16 @@ def bench_live(client, picture, approach: str, frames: int, warmup: int) -> dict
         for i in range(warmup + frames):
             if i == warmup:
                 t_start = time.perf_counter()
+                c_start = time.process_time()
             t0 = time.perf_counter()
             ws.send_bytes(jpeg)
             ws.receive_bytes()
             if i >= warmup:
                 trips.append((time.perf_counter() - t0) * 1000)
         wall = time.perf_counter() - t_start
+        cpu = time.process_time() - c_start
     return {"size": "640x480", "frames": frames, "fps": round(frames / wall, 1),
+            "cpu_ms_per_frame": round(cpu / frames * 1000, 1),
             "latency_ms_median": round(statistics.median(trips), 1),
             "latency_ms_p90": round(sorted(trips)[int(0.9 * (len(trips) - 1))], 1)}
 
