@@ -102,13 +102,9 @@ def cmd_webcam(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    import logging
-
     from .batch import BatchSettings, SegmentPlan, run_batch
     from .video_mode import EncoderSettings
 
-    if not args.debug:
-        logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's own notices; failures still reach us
     settings = effect_settings(args, video=False)
     batch = BatchSettings(engine=args.engine, ray_address=args.ray_address, workers=args.workers,
                           segments=SegmentPlan(segment_seconds=args.segment_seconds),

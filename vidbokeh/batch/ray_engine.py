@@ -43,7 +43,16 @@ def import_ray(private_instance: bool):
         import ray.data  # noqa: F401
     except ImportError:
         raise UsageError("--engine ray needs Ray: pip install 'vidbokeh[ray]'") from None
+    _quiet_ray()
     return ray
+
+
+def _quiet_ray() -> None:
+    """Ray's own notices (start-up, token, dataset progress) only when vidbokeh itself logs at DEBUG;
+    its errors always. Ray sets up its loggers when imported, so this comes after the import."""
+    level = logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(level)
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,11 @@ class RayEngine:
         if self.settings.address is None:
             ray.init(address="local", num_cpus=self.settings.cpus, include_dashboard=False,
                      object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False,
-                     logging_level=logging.WARNING)
+                     logging_level=logging.getLogger("ray").level)
         else:
             try:
-                ray.init(address=self.settings.address, log_to_driver=False, logging_level=logging.WARNING)
+                ray.init(address=self.settings.address, log_to_driver=False,
+                         logging_level=logging.getLogger("ray").level)
             except (ConnectionError, ValueError) as exc:
                 raise UsageError(f"--ray-address {self.settings.address}: cannot join the cluster ({exc})") from exc
         return True
@@ -118,10 +128,11 @@ class RayEngine:
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False  # the batch shows its own progress
             context.print_on_execution_start = False
+            _quiet_ray()  # ray.init configured its loggers again
             n, cpus, gpus = pool_shape(ray.cluster_resources(), self.settings.workers)
             n = min(n, len(units))
             self.workers = n
-            log.info("ray: %d workers, %.2g CPUs and %.2g GPUs each", n, cpus, gpus)
+            log.info("ray: %d worker%s, %.2g CPUs and %.2g GPUs each", n, "s" if n > 1 else "", cpus, gpus)
             kinds = tuple(sorted({u.kind for u in units}))
             rows = ray.data.from_items([{"unit": u.to_json()} for u in units], override_num_blocks=len(units))
             results = rows.map_batches(

@@ -116,7 +116,7 @@ class BatchReport:
     def summary(self) -> str:
         text = (f"{self.count('done')} done, {self.count('skipped')} skipped (already done), "
                 f"{self.count('failed')} failed; {self.frames} frames in {self.seconds:.1f} s "
-                f"({self.frames / self.seconds if self.seconds > 0 else 0:.1f} frames/s, engine {self.engine}")
+                f"({self.frames / self.seconds if self.seconds > 0 else 0:.3g} frames/s, engine {self.engine}")
         return text + (f", {self.workers} workers)" if self.workers > 1 else ")")
 
 
