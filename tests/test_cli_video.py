@@ -109,7 +109,7 @@ def test_webcam_to_a_virtual_camera_backend(samples_dir: Path):
             pass
 
     clip = samples_dir / "videos" / "intel_asl_book.mkv"
-    job = CameraJob(camera=str(clip), realtime=True, preview=False, virtual_camera=True, max_frames=12)
+    job = CameraJob(camera=str(clip), preview=False, virtual_camera=True, max_frames=12)  # read like a file
     report = run_webcam(job, EffectSettings(approach="selfie", video=True), virtual_factory=RecordingCamera)
     assert len(sent) == 12 and sent[0].shape == (480, 640, 3)
     assert report.frames_written == 12
