@@ -233,3 +233,16 @@ def test_file_help_describes_its_input_output_and_overwrite():
     for name in ("image", "webcam", "compare"):
         for action in sub[name]._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+@pytest.mark.parametrize("command", ["file", "webcam"])
+def test_video_focus_point_outside_the_frame_is_refused_before_models_load(tmp_path, synthetic_weights, command):
+    from media_factory import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=4, fps=12)
+    where = ([clip, tmp_path / "out.mp4"] if command == "file"
+             else ["--camera", clip, "--no-preview", "--frames", "2", "--output", tmp_path / "out.mp4"])
+    code, heavy, err = _in_fresh_process([command, *where, "--approach", "depth_anything", "--weights",
+                                          synthetic_weights("dav2_vits"), "--focus-point", "500,10"])
+    assert code == 2 and "torch" not in heavy
+    assert "64x48" in error_line(err) and not (tmp_path / "out.mp4").exists()

@@ -113,3 +113,17 @@ def test_library_log_records_reach_the_user_as_one_line_each(tmp_path, capsys, c
     assert code == 0, err
     record = next(r for r in caplog.records if r.name == "vidbokeh.comparison.runner")
     assert f"vidbokeh: {record.getMessage()}" in err.splitlines()  # the CLI shows the library's record
+
+
+def test_encoder_settings_check_themselves_and_the_cli_takes_their_range_and_presets():
+    from vidbokeh.encoder_settings import CRF_RANGE, ENCODER_PRESETS, EncoderSettings
+    from vidbokeh.errors import UsageError
+
+    for bad in ({"crf": CRF_RANGE[1] + 1}, {"crf": -1}, {"crf": 1.5}, {"preset": "bogus"}):
+        with pytest.raises(UsageError):
+            EncoderSettings(**bad)  # the Python API is checked as the command line is
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    actions = {a.dest: a for a in sub["file"]._actions}
+    assert tuple(actions["encoder_preset"].choices) == ENCODER_PRESETS
+    assert actions["crf"].metavar == f"{CRF_RANGE[0]}..{CRF_RANGE[1]}"
+    assert actions["crf"].default == EncoderSettings().crf

@@ -28,7 +28,7 @@ _LAZY = {
     "run_file": "vidbokeh.video_mode",
     "run_webcam": "vidbokeh.webcam_mode",
     "CameraJob": "vidbokeh.webcam_mode",
-    "EncoderSettings": "vidbokeh.video_mode",
+    "EncoderSettings": "vidbokeh.encoder_settings",
     "compare": "vidbokeh.comparison",
     "CompareSettings": "vidbokeh.comparison",
 }

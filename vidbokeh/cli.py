@@ -62,17 +62,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _crf(text: str) -> int:
-    value = _whole(text)
-    if not 0 <= value <= 51:  # x264's range; the other encoders' scales are mapped from it
-        raise argparse.ArgumentTypeError(f"expected 0..51, got {text}")
-    return value
-
-
-# x264's presets; the other encoders map these names onto their own speed settings
-ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-
-
 def _point(text: str) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in text.split(","))
@@ -294,9 +283,13 @@ def _add_video_arguments(p: argparse.ArgumentParser) -> None:
 def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("encoder")
     g.add_argument("--codec", default=None, help="video encoder (default: libx264; libvpx-vp9 for .webm)")
-    g.add_argument("--crf", type=_crf, default=18, metavar="0..51", help="constant rate factor (default: 18)")
-    g.add_argument("--encoder-preset", choices=ENCODER_PRESETS, default="veryfast", metavar="PRESET",
-                   help="encoder speed preset: " + ", ".join(ENCODER_PRESETS) + " (default: veryfast)")
+    from .encoder_settings import CRF_RANGE, ENCODER_PRESETS, EncoderSettings
+
+    default = EncoderSettings()
+    g.add_argument("--crf", type=_whole, default=default.crf, metavar="%d..%d" % CRF_RANGE,
+                   help=f"constant rate factor, lower is better (default: {default.crf})")
+    g.add_argument("--encoder-preset", choices=ENCODER_PRESETS, default=default.preset, metavar="PRESET",
+                   help="encoder speed preset: " + ", ".join(ENCODER_PRESETS) + f" (default: {default.preset})")
 
 
 def _explicit_fields(argv: list[str], command: str) -> set[str]:

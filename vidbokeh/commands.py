@@ -76,7 +76,8 @@ def cmd_image(args: argparse.Namespace) -> int:
 
 
 def cmd_file(args: argparse.Namespace) -> int:
-    from .video_mode import EncoderSettings, run_file
+    from .encoder_settings import EncoderSettings
+    from .video_mode import run_file
 
     settings = effect_settings(args, video=True)
     enc = EncoderSettings(codec=args.codec, crf=args.crf, preset=args.encoder_preset)
@@ -86,7 +87,7 @@ def cmd_file(args: argparse.Namespace) -> int:
 
 
 def cmd_webcam(args: argparse.Namespace) -> int:
-    from .video_mode import EncoderSettings
+    from .encoder_settings import EncoderSettings
     from .webcam_mode import CameraJob, run_webcam
 
     settings = effect_settings(args, video=True)

@@ -9,21 +9,14 @@ the engine's VideoSession and sinks (media/) into the threaded pipeline (pipelin
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .engine import EffectSettings, LiveControls, VideoSession, load_models, resolve_approach
 from .pipeline import Pipeline, PipelineSettings, SharedValue
+from .encoder_settings import EncoderSettings
 from .video_finish import SinkOutcome, run_and_settle
 from .video_report import RunReport, lost_frames
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    codec: str | None = None  # None: libx264 (libvpx-vp9 for .webm); h264_nvenc when a GPU runs depth
-    crf: int = 18
-    preset: str = "veryfast"
 
 
 def process_stage(session: VideoSession, controls: SharedValue[LiveControls] | None = None) -> Callable[[list], list]:

@@ -115,7 +115,12 @@ def run_webcam(job: CameraJob, settings: EffectSettings, encoder: EncoderSetting
     outcome = SinkOutcome()
     report = RunReport(output=job.output)
     try:
-        models = load_models(resolve_approach(settings), "video")
+        settings = resolve_approach(settings)
+        if settings.focus_point is not None:  # refused before models load, on the size frames will have
+            from .stages.focus import focus_point_pixels
+
+            focus_point_pixels(settings.focus_point, *(job.size or (info.width, info.height)))
+        models = load_models(settings, "video")
         # a live source never waits for depth: it runs at its own rate and each frame takes the newest map
         session = VideoSession(models, live_depth=LatestWorker if source.live else None)
         if job.output is not None:
