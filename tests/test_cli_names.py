@@ -25,7 +25,7 @@ def _commands_with_models() -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("command", sorted(_commands_with_models()))
 def test_every_command_takes_the_compute_device_as_device(command):
-    from vidbokeh.cli import _settle_device
+    from vidbokeh.cli_parser import settle_device as _settle_device
 
     for device in ("cpu", "cuda", "mps", "auto"):
         args = build_parser().parse_args(_commands_with_models()[command] + ["--device", device])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import cli, error_line
-from vidbokeh.cli import _explicit_fields
+from vidbokeh.cli_parser import explicit_fields as _explicit_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "obama_official_portrait.jpg"
