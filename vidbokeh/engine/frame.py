@@ -88,7 +88,9 @@ def render(rgb: np.ndarray, coc: np.ndarray | None, protect: np.ndarray, max_px:
 
     ops = get_ops("opencv") if ops is None else ops
     if coc is None:
-        return render_uniform(rgb, max_px, protect, bokeh, ops=ops), (1.0 - protect) * np.float32(max_px)
+        uniform = 1.0 - protect  # the CoC the uniform render used, built in place (one full-size array, not two)
+        uniform *= np.float32(max_px)
+        return render_uniform(rgb, max_px, protect, bokeh, ops=ops), uniform
     return render_bokeh(rgb, coc.astype(np.float32, copy=False), protect, bokeh, ops=ops), coc
 
 
