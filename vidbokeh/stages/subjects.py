@@ -62,6 +62,8 @@ def choose_subjects(people: Sequence[Person], shape: tuple[int, ...], depth: np.
     """For each person, whether it is a subject (see the module docstring)."""
     if not people:
         return []
+    if len(people) == 1:
+        return [True]  # the only person is the main subject (no depth percentiles: ~9 ms of CPU a 720p frame)
     main = max(range(len(people)), key=lambda i: prominence(people[i], shape))
     if depth is not None and depth.size:
         near = [_person_depth(p, depth, shape, settings.visible) for p in people]
