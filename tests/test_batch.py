@@ -145,7 +145,8 @@ def test_local_batch_writes_mirrored_outputs_and_a_rerun_skips_everything(tmp_pa
     video = next(ln for ln in lines if ln["kind"] == "video")
     assert video["status"] == "done" and video["frames"] == 120 and video["segments"] == 2
     assert video["settings"]["EffectSettings"]["approach"] == "selfie" and video["timings"]
-    assert video["flicker"]["joins"] == 1 and video["flicker"]["at_joins"] > 0
+    seams = video["flicker"]
+    assert seams["joins"] == 1 and 0 < seams["at_joins"] <= 1.5 * seams["around"]  # no visible seam
     assert leftovers(out) == []
 
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*_bokeh.*")}
