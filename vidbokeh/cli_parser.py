@@ -10,8 +10,11 @@ import argparse
 from pathlib import Path
 
 from . import __version__
+from .depth.runtimes import RUNTIMES
 from .engine.settings import APPROACHES, DEVICES, FRAME_BACKENDS, strategy_names
 from .errors import UsageError
+
+EXPORT_RUNTIMES = tuple(r for r in RUNTIMES if r not in ("auto", "torch"))  # the runtimes of an exported graph
 
 
 class _Parser(argparse.ArgumentParser):
@@ -242,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("names", nargs="+", help="variant names, or 'mediapipe' for the detector models")
     path = msub.add_parser("path", parents=[common], help="print where a variant's weights are (or go) in the cache")
     path.add_argument("name")
+    export = msub.add_parser("export", parents=[common],
+                             help="build a variant's graph for an inference runtime ahead of time (cached)")
+    export.add_argument("name", metavar="VARIANT")
+    export.add_argument("--runtime", required=True, choices=EXPORT_RUNTIMES, help="the runtime to export for")
+    export.add_argument("--size", type=_positive_int, default=None, metavar="PX",
+                        help="depth input size it will run at (default: the model's own; see --depth-size)")
+    export.add_argument("--frame", type=_size, default=None, metavar="WIDTHxHEIGHT",
+                        help="size of the frames it will see (default: square); sets the input's aspect ratio")
+    export.add_argument("--weights", type=Path, default=None, help="depth weights file (instead of the cache)")
     return parser
 
 

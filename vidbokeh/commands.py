@@ -223,7 +223,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.models_command == "path":
         print(catalog.path(args.name))
         return 0
-    raise UsageError("models: choose list, fetch or path")
+    if args.models_command == "export":
+        print(catalog.export(args.name, args.runtime, size=args.size, frame=args.frame, weights=args.weights))
+        return 0
+    raise UsageError("models: choose list, fetch, path or export")
 
 
 COMMANDS = {"serve": cmd_serve, "image": cmd_image, "file": cmd_file, "webcam": cmd_webcam, "compare": cmd_compare,

@@ -107,12 +107,12 @@ def recorded_sha256(rf: RemoteFile) -> tuple[str, str] | None:
 def _record_trust(rf: RemoteFile, digest: str, origin: str) -> None:
     record = _trust_record(store_path(rf))
     try:
-        _write_atomic(record, json.dumps({"sha256": digest, "origin": origin, "url": rf.url}))
+        write_atomic(record, json.dumps({"sha256": digest, "origin": origin, "url": rf.url}))
     except OSError:
         pass  # a read-only store: the file is used, unrecorded
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:

@@ -5,7 +5,8 @@ count from the registry, licence, cached or not, store path).
 ``format_table(rows) -> str``: the table ``models list`` prints.
 ``fetch(name, progress=True) -> Path``: download (or reuse) the verified released file.
 ``path(name) -> Path``: where the file is or would be stored; ``is_cached(name) -> bool``.
-``remote_file(variant) -> RemoteFile``: the weight-store record of a variant's released file.
+``export(name, runtime, size=None, frame=None, weights=None) -> Path``: build (or find) the exported
+graph of a variant for a runtime ahead of time (imports torch).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import store
-from .registry import DepthVariant, all_variants, get_variant
+from .registry import all_variants, get_variant, remote_file
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,6 @@ class ModelRow:
     cached: bool
     path: Path
     default_input_size: int
-
-
-def remote_file(variant: DepthVariant) -> store.RemoteFile:
-    """The weight-store record of a variant's released file."""
-    return store.RemoteFile(name=variant.name, url=variant.url, sha256=variant.sha256, filename=variant.filename)
 
 
 def path(name: str) -> Path:
@@ -73,3 +69,19 @@ def format_table(rows: list[ModelRow]) -> str:
 
 def fetch(name: str, progress: bool = True) -> Path:
     return store.fetch(remote_file(get_variant(name)), progress=progress)
+
+
+def export(name: str, runtime: str, size: int | None = None, frame: tuple[int, int] | None = None,
+           weights: str | Path | None = None) -> Path:
+    """The cached exported graph of ``name`` for ``runtime``, for frames of ``frame`` (width, height;
+    default square) at depth input ``size`` (default the variant's): built and verified when missing."""
+    from .model import create_depth_model
+    from .transforms import net_input_shape
+
+    variant = get_variant(name)
+    side = size or variant.input_size
+    width, height = frame or (side, side)
+    shape = net_input_shape(height, width, variant, size)
+    model = create_depth_model(name, weights=weights, device="cpu", runtime=runtime)
+    model.runner.session(runtime, shape)
+    return model.runner.graph_key(runtime, shape).folder()

@@ -1,14 +1,17 @@
 """The depth model: preprocessing, a runner, upsampling; official end-to-end inference for any variant.
 
-``create_depth_model(name, weights=None, device="auto", precision="auto") -> DepthModel``
+``create_depth_model(name, weights=None, device="auto", precision="auto", runtime="torch") -> DepthModel``
     ``weights``: None = the verified file from the weight store (downloaded when missing and
     allowed), or a path to a released checkpoint. ``device``: "cpu" | "cuda" | "mps" | "auto".
-    ``precision``: "auto" (fp16 autocast on CUDA, float32 elsewhere) | "fp32" | "fp16" | "bf16".
+    ``precision``: "auto" (torch: fp16 autocast on CUDA, float32 elsewhere; exported runtimes: their
+    default) | "fp32" | "fp16" | "bf16". ``runtime``: "torch" | "onnxruntime" | "openvino" | "auto"
+    (the fastest installed one, measured; see ``runner_exported``).
 ``random_depth_model(name, device="cpu", seed=0, precision="auto", channels_last=None) -> DepthModel``
     randomly initialised weights: for tests and speed benchmarks only, never a fallback.
 
 ``DepthModel(variant, runner)``: ``.variant`` (DepthVariant), ``.runner`` (``runner(x: (N,3,h,w)
-float32) -> (N,h',w')`` tensor; ``TorchRunner`` here), ``.device``, ``.net`` (the torch network),
+float32) -> (N,h',w')`` tensor: ``TorchRunner`` or ``ExportedRunner``; ``.runner.runtime`` names the
+runtime in use), ``.device``, ``.net`` (the torch network),
 ``.num_params``; ``predict(rgb, input_size=None) -> (H, W) float32``;
 ``predict_batch(rgbs, input_size=None, max_batch=8) -> list of (H, W) float32``;
 ``net_input(rgb, input_size=None) -> (3, h, w) float32`` (the preprocessed image).
@@ -16,24 +19,30 @@ Output: relative inverse depth (larger = nearer), no min-max normalisation.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import UsageError, WeightsMismatchError, WeightsNotFoundError
-from .catalog import remote_file
 from .loading import build_net, load_weights, read_checkpoint
-from .registry import DepthVariant, get_variant
+from .registry import DepthVariant, get_variant, remote_file
 from .runner_torch import TorchRunner, resolve_device
+from .runtimes import require
+
+if TYPE_CHECKING:
+    from .runner_exported import ExportedRunner
+
+log = logging.getLogger(__name__)
 from .transforms import check_rgb, preprocess
 from .upsample import upsample
 
 
 class DepthModel:
-    def __init__(self, variant: DepthVariant, runner: TorchRunner) -> None:
+    def __init__(self, variant: DepthVariant, runner: TorchRunner | ExportedRunner) -> None:
         self.variant = variant
         self.runner = runner
         self.num_params = variant.params
@@ -111,12 +120,29 @@ def create_depth_model(
     weights: str | os.PathLike[str] | None = None,
     device: str | torch.device = "auto",
     precision: str = "auto",
+    runtime: str = "torch",
 ) -> DepthModel:
     """The named variant with its released weights (store/download, or a given file)."""
     variant = get_variant(name)
     device = resolve_device(device)  # fail on a bad device before reading any weights
+    if runtime != "auto":
+        require(runtime)  # unknown, or asked for by name and missing: one line naming the extra
     net = load_net(name, weights)
-    return DepthModel(variant, TorchRunner(net, device=device, precision=precision))
+    return DepthModel(variant, make_runner(net, variant, runtime, device, precision))
+
+
+def make_runner(net: torch.nn.Module, variant: DepthVariant, runtime: str, device: torch.device,
+                precision: str = "auto") -> TorchRunner | ExportedRunner:
+    """The runner of ``runtime`` for a loaded network; ``auto`` with nothing else installed is torch."""
+    if runtime == "torch":
+        return TorchRunner(net, device=device, precision=precision)
+    from .runner_exported import ExportedRunner, candidates
+
+    if runtime == "auto" and not candidates(device):
+        log.info("depth runtime auto: torch (no other runtime installed for %s: pip install 'vidbokeh[runtimes]')",
+                 device.type)
+        return TorchRunner(net, device=device, precision=precision)
+    return ExportedRunner(net, variant, runtime, device, precision)
 
 
 def random_depth_model(

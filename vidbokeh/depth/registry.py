@@ -8,7 +8,7 @@ imports torch or a family module, so listing models, checking argument choices a
 
 Public: ``DepthVariant``, ``VARIANTS`` (name -> record), ``VARIANT_NAMES``, ``DEFAULT_MODELS``
 (approach -> default variant), ``get_variant(name)``, ``all_variants()``, ``list_depth_models()``,
-``family_of(name)``, ``resolve("module:function")``.
+``family_of(name)``, ``resolve("module:function")``, ``remote_file(variant)`` (its weight-store record).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from ..errors import UsageError
+from ..store import RemoteFile
 
 RESIZE_METHODS = ("lower_bound", "upper_bound", "minimal")
 UPSAMPLE_RULES = ("bilinear_align_corners", "bilinear", "bicubic")
@@ -164,3 +165,8 @@ def list_depth_models() -> list[str]:
 def family_of(name: str) -> str:
     """The approach a variant belongs to ("depth_anything" or "midas")."""
     return get_variant(name).family
+
+
+def remote_file(variant: DepthVariant) -> RemoteFile:
+    """The weight-store record of a variant's released file."""
+    return RemoteFile(name=variant.name, url=variant.url, sha256=variant.sha256, filename=variant.filename)
