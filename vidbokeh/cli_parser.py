@@ -133,6 +133,9 @@ def _add_effect_arguments(p: argparse.ArgumentParser, *, camera_device: bool = F
                         + "); see `vidbokeh models list`")
     g.add_argument("--weights", type=Path, default=None, help="depth weights file (instead of the cache)")
     _add_device_arguments(g, camera_too=camera_device)
+    g.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                   help="what runs the depth model: torch (default), onnxruntime or openvino (pip extras [onnx], "
+                        "[openvino]), or auto: the fastest installed, measured once per model and input size")
     g.add_argument("--frame-backend", choices=FRAME_BACKENDS, default="auto",
                    help="how the frame is blurred: torch (on --device) or opencv (on the CPU); "
                         "default auto: torch on cuda/mps, opencv on the CPU")

@@ -30,6 +30,7 @@ def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
         weights=args.weights,
         device=args.device,
         frame_backend=args.frame_backend,
+        runtime=args.runtime,
         strategy=args.strategy,
         focus=args.focus,
         focus_point=args.focus_point,

@@ -106,7 +106,8 @@ def load_models(settings: EffectSettings, mode: Mode = "image", *, progress: boo
         if settings.model is not None:
             from ..depth import create_depth_model
 
-            models.depth = create_depth_model(settings.model, weights=settings.weights, device=settings.device)
+            models.depth = create_depth_model(settings.model, weights=settings.weights, device=settings.device,
+                                              runtime=settings.runtime)
             if mode == "video" and models.device == "cpu":
                 _limit_cpu_threads(settings.video_profile.cpu_depth_threads)
         from ..stages.faces import FaceDetector, FaceDetectorSettings

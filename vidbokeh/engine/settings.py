@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..depth.registry import VARIANT_NAMES, family_of
+from ..depth.runtimes import RUNTIMES
 from ..errors import UsageError
 from ..render.ops import FRAME_BACKENDS
 
@@ -25,7 +26,8 @@ DEPTH_STRATEGIES = ("adaptive",)  # strategies defined by the depth map (adaptiv
 # selfie has no depth, so it refuses them rather than ignoring them.
 DEPTH_SETTINGS = (("focus", "--focus", None), ("focus_point", "--focus-point", None), ("dof", "--dof", None),
                   ("blur_foreground", "--blur-foreground", None), ("depth_size", "--depth-size", None),
-                  ("depth_every", "--depth-every", 1), ("smoothing", "--smoothing", None))
+                  ("depth_every", "--depth-every", 1), ("smoothing", "--smoothing", None),
+                  ("runtime", "--runtime", "torch"))
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class EffectSettings:
     model: str | None = None  # depth variant; None = the approach's default
     weights: Path | None = None  # depth weights file instead of the store
     device: str = "auto"  # one of DEVICES
+    # what runs the depth network (vidbokeh/depth/runtimes.py): "torch", "onnxruntime", "openvino", or "auto" =
+    # the fastest installed for the device, measured once per model and input shape
+    runtime: str = "torch"
     # how the frame is blurred (vidbokeh/render): "opencv", "torch" (on the device), or "auto" = torch on a
     # CUDA/MPS device, OpenCV on the CPU (render.ops.resolve_frame_backend)
     frame_backend: str = "auto"
@@ -106,6 +111,8 @@ class EffectSettings:
             raise UsageError(f"unknown approach {self.approach!r}; choose from {', '.join(APPROACHES)}")
         if self.device not in DEVICES:
             raise UsageError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"unknown depth runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}")
         if self.frame_backend not in FRAME_BACKENDS:
             raise UsageError(f"unknown frame backend {self.frame_backend!r}; choose from {', '.join(FRAME_BACKENDS)}")
         if self.model is not None:
