@@ -58,25 +58,27 @@ def focus_and_coc(depth: np.ndarray, faces: Sequence, protect: np.ndarray, focus
 
     ``pull`` moves the chosen focus towards where it goes (video's focus puller); the live controls shift
     the focus and scale the blur."""
-    from ..stages.focus import choose_focus, coc_map
+    from ..stages.focus import choose_focus, coc_map, normalise_depth
 
     h, w = protect.shape[:2]
     diag = float(np.hypot(h, w))
-    focus = choose_focus(depth, faces, protect, focus_settings)
+    norm = normalise_depth(depth, focus_settings)  # once for both (the blur scale leaves its percentiles alone)
+    focus = choose_focus(depth, faces, protect, focus_settings, norm=norm)
     focus = float(np.clip(focus + controls.focus_offset, 0.0, 1.0))
     if pull is not None:
         focus = pull(focus)
     fs = focus_settings
     if controls.blur_scale != 1.0:
         fs = replace(fs, max_blur=fs.max_blur * controls.blur_scale)
-    coc = coc_map(depth, focus, fs, diag)
+    coc = coc_map(depth, focus, fs, diag, norm=norm)
     if approach == "hybrid":
         # The segmentation defines the subject; everything else is background and blurs at least this much,
         # more the farther it is.
-        floor = (1.0 - protect) * np.float32(HYBRID_BACKGROUND_FLOOR * largest_blur(focus_settings, protect.shape,
-                                                                                      controls))
+        floor = 1.0 - protect  # built in place: full-size temporaries cost more than the arithmetic
+        floor *= np.float32(HYBRID_BACKGROUND_FLOOR * largest_blur(focus_settings, protect.shape, controls))
+        np.maximum(coc, floor, out=floor)
         # negative CoC (in front of the focus, with --blur-foreground) keeps its sign
-        coc = np.where(coc < 0, coc, np.maximum(coc, floor)).astype(np.float32)
+        coc = np.where(coc < 0, coc, floor).astype(np.float32, copy=False)
     return focus, coc
 
 

@@ -103,7 +103,9 @@ def normalise_depth(depth: np.ndarray, settings: FocusSettings = FocusSettings()
     lo, hi = np.percentile(sample, [settings.low_percentile, settings.high_percentile])
     if not hi - lo > 1e-8 * max(1.0, abs(float(hi))):
         return np.full(depth.shape, 0.5, np.float32)
-    out = (np.nan_to_num(depth, nan=float(lo)) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+    out = np.nan_to_num(depth, nan=float(lo))  # a copy, worked on in place (the same float32 steps)
+    out -= np.float32(lo)
+    out *= np.float32(1.0 / (hi - lo))
     return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -138,15 +140,17 @@ def choose_focus(
     protect_mask: np.ndarray | None = None,
     settings: FocusSettings = FocusSettings(),
     image_size: tuple[int, int] | None = None,
+    norm: np.ndarray | None = None,
 ) -> float:
     """Focus depth in [0, 1] (normalised inverse depth, 1 = near); see the module docstring.
 
     ``faces``: faces.Face objects or (x0, y0, x1, y1) boxes, and ``focus_point`` in pixels of an
-    image of ``image_size`` = (height, width) (default: the depth map's size).
+    image of ``image_size`` = (height, width) (default: the depth map's size). ``norm``: normalise_depth(depth,
+    settings) when the caller already has it (a frame's focus and CoC map share one).
     """
     if settings.focus is not None:
         return float(settings.focus)
-    norm = normalise_depth(depth, settings)
+    norm = normalise_depth(depth, settings) if norm is None else norm
     h, w = norm.shape
     img_h, img_w = image_size if image_size is not None else (h, w)
     sx, sy = w / img_w, h / img_h
@@ -186,11 +190,14 @@ def otsu_threshold(norm: np.ndarray) -> float:
     return float(level) / 255.0
 
 
-def coc_map(depth: np.ndarray, focus: float, settings: FocusSettings, diag: float) -> np.ndarray:
-    """Signed CoC radius in pixels (> 0 behind the focus band, < 0 in front); see module docstring."""
+def coc_map(depth: np.ndarray, focus: float, settings: FocusSettings, diag: float,
+            norm: np.ndarray | None = None) -> np.ndarray:
+    """Signed CoC radius in pixels (> 0 behind the focus band, < 0 in front); see module docstring.
+
+    ``norm``: normalise_depth(depth, settings) when the caller already has it (not modified)."""
     if not 0.0 <= focus <= 1.0:
         raise UsageError(f"focus must be in [0, 1], got {focus}")
-    norm = normalise_depth(depth, settings)
+    norm = normalise_depth(depth, settings) if norm is None else norm
     max_px = float(settings.max_blur * diag)
     band_far = settings.dof
     if settings.histogram_split:
