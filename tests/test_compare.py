@@ -337,12 +337,12 @@ def test_rerun_replaces_the_whole_report(report, stills, tmp_path, monkeypatch):
 
 
 def test_grid_labels_carry_the_weights_note_and_failures():
-    from vidbokeh.comparison import grid, runner
+    from vidbokeh.comparison import grid, image_probe, runner
     from vidbokeh.comparison.records import ApproachSpec, ImageInfo, ImageRun, RunSpec
 
     picture = np.full((30, 40, 3), 200, np.uint8)
-    probe = runner._Probe(ImageInfo("x", Path("x.jpg"), 40, 30, None, None, None, Path("x.jpg")),
-                          picture, None, None, None)
+    probe = image_probe.Probe(ImageInfo("x", Path("x.jpg"), 40, 30, None, None, None, Path("x.jpg")),
+                              picture, None, None, None)
     plain = RunSpec(ApproachSpec("selfie"), "portrait")
     noted = RunSpec(ApproachSpec("depth_anything", weights_note="synthetic"), "portrait")
     outcomes = {("x", plain.name): ImageRun("x", plain.name, False, error="boom"),

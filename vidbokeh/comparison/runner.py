@@ -13,20 +13,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from ..engine.settings import DEPTH_SETTINGS
 from ..engine import DEPTH_APPROACHES, EffectSettings, Models, load_models, render_still, resolve_approach
-from ..errors import InputError, UsageError, VidbokehError
+from ..errors import UsageError, VidbokehError
 from ..media.maps import colourise_depth
 from . import agreement, grid
-from .depth_metrics import DepthFigures, constant_baseline, depth_figures, load_depth_png
+from .depth_metrics import DepthFigures, depth_figures, load_depth_png
 from .inputs import InputImage, resolve_inputs
+from .image_probe import Probe, probe_image, read_mask, read_rgb
 from .memory import MemoryPeak, PeakMemoryMeter
 from .plots import plot_quality_vs_speed, plot_stage_times
 from .publish import check_out_dir, discard, make_staging_dir, publish
-from .records import (QUALITY_FIELDS, CompareResult, CompareSettings, ImageInfo, ImageRun, PairAgreement, RunSpec,
+from .records import (QUALITY_FIELDS, CompareResult, CompareSettings, ImageRun, PairAgreement, RunSpec,
                       RunSummary)
 from .report import write_reports
 
@@ -57,15 +57,6 @@ class _EffectFacts:
     @classmethod
     def of(cls, models: Models) -> "_EffectFacts":
         return cls(models.model_name, models.description, models.device, models.num_params, models.load_seconds)
-
-
-@dataclass
-class _Probe:
-    info: ImageInfo
-    original_cell: np.ndarray | None
-    mask_cell: np.ndarray | None
-    depth_cell: np.ndarray | None
-    depth_range: tuple[float, float] | None
 
 
 def validate(settings: CompareSettings) -> None:
@@ -117,53 +108,6 @@ def run_compare(inputs, out_dir: Path, settings: CompareSettings, *, log: Log | 
     return result
 
 
-# ------------------------------------------------------------------------------------- images
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from ..media.images import load_image
-
-    return load_image(path).rgb
-
-
-def _read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise InputError(f"cannot read mask {path}")
-    if mask.shape != shape:
-        raise InputError(f"mask {path.name} is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}")
-    return mask
-
-
-def _probe(image: InputImage, settings: CompareSettings, out_dir: Path) -> _Probe:
-    width = settings.grid_cell_width
-    try:
-        rgb = _read_rgb(image.path)
-    except (VidbokehError, OSError) as error:
-        info = ImageInfo(image.key, image.path, None, None, str(error), image.mask_path, image.depth_path, None)
-        return _Probe(info, None, None, None, None)
-    h, w = rgb.shape[:2]
-    mask_cell = depth_cell = depth_range = baseline = None
-    if image.mask_path is not None:
-        try:
-            mask_cell = grid.fit_width(grid.mask_picture(_read_mask(image.mask_path, (h, w)) / 255.0), width)
-        except VidbokehError:
-            mask_cell = None  # reported per run as a note
-    if image.depth_path is not None:
-        try:
-            gt = load_depth_png(image.depth_path, settings.depth_scale)
-            valid = gt > 0
-            inverse = np.where(valid, 1.0 / np.where(valid, gt, 1.0), np.nan).astype(np.float32)
-            depth_cell = grid.fit_width(colourise_depth(inverse), width)
-            if valid.any():
-                depth_range = (float(gt[valid].min()), float(gt[valid].max()))
-                baseline = constant_baseline(gt)
-        except VidbokehError:
-            depth_cell = None
-    grid_path = out_dir / "grids" / f"{image.key}.jpg"
-    info = ImageInfo(image.key, image.path, w, h, None, image.mask_path, image.depth_path, grid_path, baseline)
-    return _Probe(info, grid.fit_width(rgb, width), mask_cell, depth_cell, depth_range)
-
-
 # ------------------------------------------------------------------------------------- effects
 
 def _effect_settings(settings: CompareSettings, run: RunSpec) -> EffectSettings:
@@ -183,7 +127,7 @@ def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, imag
              settings: CompareSettings, staging: Path, out_dir: Path) -> tuple[ImageRun, _Pictures | None]:
     name = f"{image.key}__{run.name}.jpg"
     try:
-        rgb = _read_rgb(image.path)
+        rgb = read_rgb(image.path)
         start = time.perf_counter()
         frame = render_still(models, rgb, effect_settings)
         seconds = time.perf_counter() - start
@@ -196,7 +140,7 @@ def _process(models: Models, effect_settings: EffectSettings, run: RunSpec, imag
         try:
             from ..quality import evaluate
 
-            figures = evaluate(rgb, frame.output, _read_mask(image.mask_path, rgb.shape[:2]))
+            figures = evaluate(rgb, frame.output, read_mask(image.mask_path, rgb.shape[:2]))
             quality = {f: float(getattr(figures, f)) for f in QUALITY_FIELDS}
         except VidbokehError as error:
             notes.append(f"mask not used: {error}")
@@ -278,7 +222,7 @@ def _summary(run: RunSpec, outcomes: list[ImageRun], effect: _EffectFacts | None
 
 # ------------------------------------------------------------------------------------- grids
 
-def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str], ImageRun],
+def _grid_rows(probe: Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str], ImageRun],
                pictures: dict[tuple[str, str], _Pictures]) -> list[list[grid.Cell]]:
     info = probe.info
     top = [grid.Cell(probe.original_cell, ("original", f"{info.key} ({info.width}x{info.height})"))]
@@ -310,7 +254,7 @@ def _grid_rows(probe: _Probe, runs: list[RunSpec], outcomes: dict[tuple[str, str
 
 # ------------------------------------------------------------------------------------- the run
 
-def _run_approach(spec, settings: CompareSettings, images: list[InputImage], probes: dict[str, _Probe],
+def _run_approach(spec, settings: CompareSettings, images: list[InputImage], probes: dict[str, Probe],
                   staging: Path, out_dir: Path, log: Log, progress: bool):
     """One approach over every strategy and image, with one model load.
 
@@ -358,7 +302,7 @@ def _run_approach(spec, settings: CompareSettings, images: list[InputImage], pro
 
 def _run_into(inputs: tuple[Path, ...], out_dir: Path, settings: CompareSettings, images: list[InputImage],
               staging: Path, log: Log, progress: bool) -> CompareResult:
-    probes = {image.key: _probe(image, settings, out_dir) for image in images}
+    probes = {image.key: probe_image(image, settings, out_dir) for image in images}
     for probe in probes.values():
         if probe.info.error:
             log(f"skipped: {probe.info.error}")
