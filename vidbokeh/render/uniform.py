@@ -51,15 +51,7 @@ def _render(ops: ArrayOps, rgb, radius_px: float, protect, settings: BokehSettin
     _, level = levels_setup(h, w, radius_px, settings)
     prem, own = _uniform_shrunk(ops, original, protect_in, level, settings)
     colour = ops.to_u8(normalise(ops, blur_layer(ops, prem, radius_px, level, settings), own), 255.0)
-    out = ops.empty_like(original)
-    for y0 in range(0, h, ops.strip_rows):
-        y1 = min(h, y0 + ops.strip_rows)
-        rows = up_rows(ops, colour, level, y0, y1, w)
-        if protect_in is None:
-            out[y0:y1] = rows
-        else:
-            out[y0:y1] = ops.blend_u8(original[y0:y1], rows, ops.clean(protect_in[y0:y1], 0.0, 1.0))
-    return out
+    return _upsampled_over(ops, original, colour, level, protect_in)
 
 
 def _uniform_shrunk(ops: ArrayOps, original, protect, level: int, settings: BokehSettings):
@@ -111,10 +103,17 @@ def _uniform_float(ops: ArrayOps, original, unit, radius_px: float, protect_in, 
                          settings)
     fallback = tone.rgba(down(ops, ops.window(original, 0, padded_h, 0, padded_w), level))
     blurred_u8 = tone.to_display_u8(normalise(ops, blurred, fallback))
+    return _upsampled_over(ops, original, blurred_u8, level, protect_in)
+
+
+def _upsampled_over(ops, original, small_u8, level: int, protect_in):
+    """The blurred picture (``small_u8``, ``level`` halvings down) brought back to full size in strips of rows,
+    with the original kept where ``protect_in`` says so (None: the blurred picture everywhere)."""
+    h, w = original.shape[:2]
     out = ops.empty_like(original)
     for y0 in range(0, h, ops.strip_rows):
         y1 = min(h, y0 + ops.strip_rows)
-        rows = up_rows(ops, blurred_u8, level, y0, y1, w)
+        rows = up_rows(ops, small_u8, level, y0, y1, w)
         if protect_in is None:
             out[y0:y1] = rows
         else:
