@@ -170,11 +170,7 @@ class VideoSession:
         out: list[np.ndarray | None] = []
         for i in range(len(frames)):
             if i in fresh:
-                d = fresh[i]
-                if self._smoother is not None:
-                    with timed(timings[i], "smooth"):
-                        d = self._smoother.update(d, frames[i])
-                self._last_depth = d
+                self._last_depth = self._smoothed(fresh[i], frames[i], timings[i])
             out.append(self._last_depth)
         return out
 
