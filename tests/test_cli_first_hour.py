@@ -5,6 +5,7 @@ outputs are checked before anything loads; messages say what to do in the comman
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -246,3 +247,15 @@ def test_video_focus_point_outside_the_frame_is_refused_before_models_load(tmp_p
                                           synthetic_weights("dav2_vits"), "--focus-point", "500,10"])
     assert code == 2 and "torch" not in heavy
     assert "64x48" in error_line(err) and not (tmp_path / "out.mp4").exists()
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly():
+    """``vidbokeh models list | head -1``: the reader closes the pipe before the listing is written. The
+    listing stops without an "internal error" line and with the status a shell gives a SIGPIPE'd command."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    proc = subprocess.run([sys.executable, "-m", "vidbokeh", "models", "list"], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 141

@@ -21,7 +21,6 @@ _LAZY = {
     "load_models": "vidbokeh.engine",
     "render_still": "vidbokeh.engine",
     "VideoSession": "vidbokeh.engine",
-    "Effect": "vidbokeh.engine",
     "process_image": "vidbokeh.image_mode",
     "process_images": "vidbokeh.image_mode",
     "ImageJob": "vidbokeh.image_mode",

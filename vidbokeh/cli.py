@@ -86,6 +86,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader of our standard output went away (``vidbokeh models list | head``): what it wanted was
+        # written. Say nothing, and keep Python's own flush at exit from raising the same error again.
+        _close_stdout_quietly()
+        return 128 + signal.SIGPIPE
     except VidbokehError as exc:
         if debug:
             traceback.print_exc()
@@ -103,6 +108,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"vidbokeh: internal error: {type(exc).__name__}: {exc}{notes} (rerun with --debug for details)",
               file=sys.stderr)
         return 1
+
+
+def _close_stdout_quietly() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor behind stdout (an embedding host): nothing to flush
+        pass
 
 
 def _silence_native_stderr() -> None:

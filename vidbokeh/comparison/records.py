@@ -123,7 +123,7 @@ class ImageRun:
     run: str
     ok: bool
     error: str | None = None
-    seconds: float | None = None  # wall time of Effect.process
+    seconds: float | None = None  # wall time of render_still
     stage_seconds: Mapping[str, float] = field(default_factory=dict)
     quality: Mapping[str, float] | None = None  # QUALITY_FIELDS, with --masks
     depth: DepthFigures | None = None  # with --depth and a depth approach

@@ -11,7 +11,7 @@ Every front end (image, file and webcam modes, compare, a web server, batch work
 
 Files: settings.py (what is asked, checked), approach.py (auto), stage_settings.py (presets + overrides),
 models.py (loaded models), still.py (stills), large_pictures.py (very large photos), video.py (the session),
-frame.py (focus, CoC and render: the steps every frame shares), facade.py (the earlier ``Effect``).
+frame.py (focus, CoC and render: the steps every frame shares).
 
 Approaches:
     selfie          person segmentation, no depth: the subject sharp, the background uniformly blurred
@@ -30,7 +30,7 @@ import importlib
 # Each name's module, imported on first use: ``from vidbokeh.engine.settings import ...`` (the CLI's parser)
 # loads neither numpy's stages nor the renderer.
 _HOMES = {
-    "resolve_approach": "approach", "Effect": "facade", "FrameResult": "frame", "scale_faces": "frame",
+    "resolve_approach": "approach", "FrameResult": "frame", "scale_faces": "frame",
     "MAX_WORK_PIXELS": "large_pictures", "Models": "models", "load_models": "models",
     "APPROACHES": "settings", "DEPTH_APPROACHES": "settings", "DEVICES": "settings", "EffectSettings": "settings",
     "LiveControls": "settings", "VideoProfile": "settings", "strategy_names": "settings",

@@ -97,8 +97,8 @@ class EffectSettings:
     aperture_blades: int | None = None
     highlight_bloom: bool = False
     depth_size: int | None = None  # None: the model's own for stills, reduced for video
-    # Which call the compatibility facade (vidbokeh.Effect) makes; the engine's own API takes the mode from
-    # the call: load_models(mode=...), render_still() or VideoSession.
+    # Whether these settings are meant for a stream (the front ends record it; batch keeps a photo and a
+    # video set side by side). The engine takes the mode from the call: load_models(mode=...), VideoSession.
     video: bool = False
     # video only
     depth_every: int = 1
