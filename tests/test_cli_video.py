@@ -13,6 +13,7 @@ import pytest
 from media_factory import audio_packets, decoded_video, make_clip
 from vidbokeh.cli import run
 from vidbokeh.engine import EffectSettings
+from vidbokeh.errors import UsageError
 from vidbokeh.webcam_mode import CameraJob, run_webcam
 
 SELFIE = ["--approach", "selfie"]
@@ -150,3 +151,15 @@ def test_selfie_file_mode_imports_neither_torch_nor_matplotlib(tmp_path: Path) -
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")]
     assert proc.returncode == 0 and line, proc.stderr[-2000:]
     assert line[0].split()[1:] == ["0", "-"]
+
+
+@pytest.mark.parametrize("fields, named", [
+    ({"size": (0, 480)}, "size"), ({"size": (640.5, 480)}, "size"), ({"size": (640,)}, "size"),
+    ({"fps": 0}, "fps"), ({"fps": float("nan")}, "fps"), ({"max_seconds": -1.0}, "max_seconds"),
+    ({"max_frames": 0}, "max_frames"), ({"max_frames": 2.5}, "max_frames"), ({"input_format": " "}, "input_format"),
+])
+def test_a_camera_job_checks_its_own_fields(fields, named):
+    """The Python API gets the same one-line refusal the CLI's parser gives, before anything opens."""
+    with pytest.raises(UsageError, match=named):
+        CameraJob(**fields)
+    CameraJob(size=(640, 480), fps=30, max_frames=3, max_seconds=1.5, input_format="lavfi")  # all fine

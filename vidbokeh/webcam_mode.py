@@ -3,13 +3,14 @@ virtual camera. The window runs in the caller's thread and its keys change the l
 process stage reads for each batch (pipeline.SharedValue)."""
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import EffectSettings, LiveControls, VideoSession, load_models, resolve_approach
-from .errors import OutputError
+from .errors import OutputError, UsageError
 from .live_keys import KEYS_HELP, QUIT_KEYS, after_key
 from .pipeline import LatestWorker, Pipeline, PipelineSettings, SharedValue
 from .video_finish import NoRecording, SinkOutcome, run_and_settle
@@ -30,6 +31,23 @@ class CameraJob:
     max_frames: int | None = None
     max_seconds: float | None = None
     realtime: bool = False  # a file played at its own rate, like a camera
+
+    def __post_init__(self) -> None:
+        if self.size is not None and (len(self.size) != 2 or any(not _whole(v) or v < 1 for v in self.size)):
+            raise UsageError(f"camera size must be two positive whole numbers (width, height), got {self.size!r}")
+        for name in ("fps", "max_seconds"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise UsageError(f"{name} must be a positive number, got {value!r}")
+        if self.max_frames is not None and (not _whole(self.max_frames) or self.max_frames < 1):
+            raise UsageError(f"max_frames must be a positive whole number, got {self.max_frames!r}")
+        if self.input_format is not None and not self.input_format.strip():
+            raise UsageError("input_format must name a format (e.g. v4l2, lavfi, mp4) or be left out")
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _LiveSinks:
