@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from vidbokeh.pipeline import Pipeline, PipelineSettings
+from vidbokeh.pipeline import KeyedOnce, Pipeline, PipelineSettings
 
 
 class Boom(RuntimeError):
@@ -191,3 +191,72 @@ def test_display_quit_stops_the_pipeline_and_idle_calls_keep_a_window_alive():
     stats = p.run()
     assert None in shown and stats.stopped_early
     assert not _pipeline_threads()
+
+
+def test_keyed_once_makes_each_value_once_and_holds_only_its_own_key():
+    table: KeyedOnce[list] = KeyedOnce()
+    made: list[str] = []
+
+    def make(key: str):
+        return lambda: made.append(key) or [key]
+
+    outcome: dict = {}
+
+    def nested_uses() -> None:  # a lock shared by every key would deadlock here
+        with table.use("a", make("a")) as a:
+            with table.use("b", make("b")) as b:
+                outcome["values"] = (a, b)
+
+    worker = threading.Thread(target=nested_uses)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "using key b while key a is held waited for key a"
+    assert outcome["values"] == (["a"], ["b"])
+    with table.use("a", make("a")) as again:
+        assert again is outcome["values"][0]
+    assert made == ["a", "b"]
+
+    start = threading.Barrier(4)
+
+    def contend() -> None:
+        start.wait(timeout=30)
+        with table.use("c", make("c")):
+            pass
+
+    contenders = [threading.Thread(target=contend) for _ in range(4)]
+    for thread in contenders:
+        thread.start()
+    for thread in contenders:
+        thread.join(timeout=30)
+    assert made.count("c") == 1
+    assert sorted(v[0] for v in table.drain()) == ["a", "b", "c"]
+    assert table.drain() == []
+
+
+# Modules that touch threading without starting threads or sharing state between them, and why.
+_THREAD_AWARE = {
+    "pipeline.py": "the pipeline itself",
+    "video_finish.py": "signals can only be held on the main thread: it asks which thread it is on",
+    "render/ops_torch.py": "the torch backend's kernel cache lock (tensors built once per kernel and device)",
+}
+
+
+def test_only_the_pipeline_knows_about_threads():
+    import ast
+    from pathlib import Path
+
+    import vidbokeh
+
+    root = Path(vidbokeh.__file__).parent
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        touched = names & {"threading", "queue", "concurrent", "_thread", "multiprocessing"}
+        if touched:
+            found[path.relative_to(root).as_posix()] = sorted(touched)
+    assert set(found) <= set(_THREAD_AWARE), {k: v for k, v in found.items() if k not in _THREAD_AWARE}

@@ -25,8 +25,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterable, TypeVar
+from typing import Callable, Generic, Hashable, Iterable, Iterator, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -292,6 +293,33 @@ class SharedValue(Generic[In]):
         with self._lock:
             self._value = change(self._value)
             return self._value
+
+
+class KeyedOnce(Generic[Out]):
+    """Values made once per key on first use, each used by one caller at a time (e.g. a server's model sets:
+    loaded once per settings key, and the detectors in a set keep per-call state). Callers of different keys
+    never wait for each other; a value is made outside the table's own lock, under its key's."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._values: dict[Hashable, Out] = {}
+
+    @contextmanager
+    def use(self, key: Hashable, make: Callable[[], Out]) -> Iterator[Out]:
+        """The value for ``key`` (``make()`` on first use), held for this caller alone inside the block."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = make()
+            yield self._values[key]
+
+    def drain(self) -> list[Out]:
+        """Every value made so far, removed from the table (to close them; later uses make them again)."""
+        with self._guard:
+            values, self._values = list(self._values.values()), {}
+        return values
 
 
 class LatestWorker(Generic[In, Out]):

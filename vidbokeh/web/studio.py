@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import EffectSettings, FrameResult
+from ..pipeline import KeyedOnce
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,7 @@ class Studio:
     def __init__(self, base: EffectSettings, weights: Path | None = None, weights_model: str | None = None) -> None:
         self.base = base
         self.weights, self.weights_model = weights, weights_model
-        self._models: dict[tuple, Any] = {}
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._models: KeyedOnce[Any] = KeyedOnce()
 
     # -- photos --------------------------------------------------------------------------------
     def open_photo(self, data: bytes, stem: str) -> Photo:
@@ -99,20 +97,12 @@ class Studio:
 
         return resolve_approach(self.prepare(settings))
 
-    def _loaded(self, resolved: EffectSettings):
-        """(models, their lock) for resolved settings, loaded on first use."""
+    @staticmethod
+    def _load(resolved: EffectSettings) -> Any:
         from ..engine import load_models
 
-        key = models_key(resolved)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            models = self._models.get(key)
-            if models is None:
-                log.info("loading models for %s", resolved.approach)
-                models = load_models(resolved, "image", progress=False)
-                self._models[key] = models
-        return models, lock
+        log.info("loading models for %s", resolved.approach)
+        return load_models(resolved, "image", progress=False)
 
     def analysis(self, photo: Photo, resolved: EffectSettings) -> tuple[Any, bool]:
         """(the photo's analysis for these resolved settings, whether this call made it): computed on first
@@ -124,8 +114,7 @@ class Studio:
         if found is not None:
             photo.analyses.move_to_end(key)
             return found, False
-        models, lock = self._loaded(resolved)
-        with lock:
+        with self._models.use(models_key(resolved), lambda: self._load(resolved)) as models:
             found = photo.analyses.get(key)  # another request may have made it meanwhile
             if found is not None:
                 return found, False
@@ -148,10 +137,8 @@ class Studio:
         return result
 
     def close(self) -> None:
-        with self._guard:
-            for models in self._models.values():
-                models.close()
-            self._models.clear()
+        for models in self._models.drain():
+            models.close()
 
     # -- live ----------------------------------------------------------------------------------
     def open_live(self, settings: EffectSettings) -> "LiveStream":
