@@ -153,6 +153,34 @@ def test_16bit_tiff_keeps_icc_exif_and_alpha(tmp_path, alpha):
         assert (exposure[0] / exposure[1] if isinstance(exposure, tuple) else float(exposure)) == 1 / 250
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_8bit_tiff_from_a_camera_jpeg_keeps_its_exif_and_gps_directories(tmp_path, mode):
+    """A camera JPEG's EXIF holds EXIF and GPS sub-directories; Pillow's libtiff encoder refuses them, and
+    the TIFF written from such a photo failed. Pixels, ICC and every directory come through."""
+    exif = Image.Exif()
+    exif[0x010F] = "vidbokeh-test"
+    exif.get_ifd(0x8769)[0x829A] = (1, 250)  # ExposureTime
+    exif.get_ifd(0x8769)[0x9003] = "2026:12:03 10:00:00"  # DateTimeOriginal
+    exif.get_ifd(0x8825)[0x0001] = "N"  # GPSLatitudeRef
+    src = tmp_path / ("camera.png" if mode == "RGBA" else "camera.jpg")
+    rgb = asymmetric_rgb(24, 16)
+    picture = Image.fromarray(rgb).convert(mode) if mode != "RGBA" else Image.fromarray(
+        np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)]))
+    picture.save(src, exif=exif.tobytes(), icc_profile=SRGB_ICC)
+    loaded = load_image(src)
+    out = save_image(tmp_path / "out.tif", loaded.rgb, loaded)
+    back_loaded = load_image(out)
+    np.testing.assert_array_equal(back_loaded.rgb, loaded.rgb)
+    assert back_loaded.is_grey == (mode == "L") and (back_loaded.alpha is not None) == (mode == "RGBA")
+    assert back_loaded.icc_profile == SRGB_ICC
+    with Image.open(out) as back:
+        tags = back.getexif()
+        assert tags[0x010F] == "vidbokeh-test"
+        assert tags.get_ifd(0x8769)[0x9003] == "2026:12:03 10:00:00"
+        assert tags.get_ifd(0x8825)[0x0001] == "N"
+    assert cv2.imread(str(out)) is not None  # another reader agrees it is a TIFF
+
+
 @pytest.mark.parametrize("suffix", [".png", ".webp", ".tif"])
 def test_rgba_alpha_kept(tmp_path, suffix):
     rgba = np.dstack([asymmetric_rgb(), np.linspace(0, 255, 96).reshape(8, 12).astype(np.uint8)])

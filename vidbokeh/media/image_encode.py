@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from vidbokeh.errors import OutputError
-from vidbokeh.media.image_containers import png_with_metadata, tiff16_bytes
+from vidbokeh.media.image_containers import png_with_metadata, tiff_bytes
 from vidbokeh.media.image_types import (
     ALPHA_FORMATS,
     FORMAT_BY_SUFFIX,
@@ -130,6 +130,8 @@ def encode_image(
         img = Image.fromarray(np.ascontiguousarray(rgb8))
         if keep_alpha:
             img = Image.merge("RGBA", [*img.split(), Image.fromarray(np.ascontiguousarray(like.alpha))])
+    if fmt == "TIFF" and like.exif:  # Pillow's libtiff encoder refuses EXIF with sub-directories
+        return tiff_bytes(np.asarray(img), like.exif, like.icc_profile)
     params: dict[str, object] = {}
     if like.exif:
         params["exif"] = like.exif
@@ -154,7 +156,7 @@ def encode_image(
 def _encode_16bit_colour(fmt: str, rgb16: np.ndarray, alpha16: np.ndarray | None, like: LoadedImage) -> bytes:
     pixels = rgb16 if alpha16 is None else np.dstack([rgb16, alpha16])
     if fmt == "TIFF":
-        return tiff16_bytes(pixels, like.exif, like.icc_profile)
+        return tiff_bytes(pixels, like.exif, like.icc_profile)
     import cv2
 
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if alpha16 is not None else cv2.COLOR_RGB2BGR)
