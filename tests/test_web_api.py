@@ -383,3 +383,27 @@ def test_slider_changes_reuse_the_photos_analysis_and_match_vidbokeh_image(make_
     process_image(portrait, out, EffectSettings(approach="depth_anything", weights=weights,
                                                 focus_point=(0.05, 0.05), aperture_blades=7))
     assert download.content == out.read_bytes()  # the cached analysis renders what `vidbokeh image` writes
+
+
+def test_the_page_gets_a_preview_no_larger_than_set_and_the_download_stays_full_size(make_client, portrait,
+                                                                                     synthetic_weights):
+    """A slider change on a large photo renders a reduced copy of the cached analysis: it looks like the full
+    render shrunk (the blur is a fraction of the diagonal; a focus point in pixels means the same place)."""
+    import cv2
+
+    weights = synthetic_weights("dav2_vits")
+    client = make_client(weights=weights, weights_model="depth_anything_v2_vits", preview_pixels=200_000)
+    pid = client.post("/api/photos", files={"image": ("portrait.jpg", portrait.read_bytes())}).json()["id"]
+    for settings in ({"approach": "selfie", "max_blur": 0.05},
+                     {"approach": "depth_anything", "focus_point": [700, 100], "aperture_blades": 6}):
+        preview = client.post(f"/api/photos/{pid}/render", json={"settings": settings})
+        assert preview.status_code == 200, preview.text
+        small = _decode(preview.content)
+        h, w = small.shape[:2]
+        assert h * w <= 200_000 and abs(w / h - 820 / 1024) < 0.01
+        full = _decode(client.post(f"/api/photos/{pid}/download", json={"settings": settings}).content)
+        assert full.shape == (1024, 820, 3)
+        shrunk = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+        assert cv2.PSNR(small, shrunk) > 30.0, settings
+        mask = client.post(f"/api/photos/{pid}/mask", json={"settings": settings})
+        assert _decode(mask.content).shape[:2] == (h, w)

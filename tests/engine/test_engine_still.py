@@ -91,3 +91,21 @@ def test_models_are_used_in_their_own_mode(photo: np.ndarray) -> None:
     with load_models(settings, "video", progress=False) as models:
         with pytest.raises(UsageError):
             analyse_still(models, photo, settings)
+
+
+def test_a_preview_is_made_once_per_size_and_never_larger_than_asked(hybrid, photo: np.ndarray) -> None:
+    from vidbokeh.engine.still import preview_analysis
+
+    models, settings = hybrid
+    analysis = analyse_still(models, photo, settings)
+    h, w = photo.shape[:2]
+    small = preview_analysis(analysis, h * w // 4)
+    assert small is preview_analysis(analysis, h * w // 4)  # kept with the analysis
+    assert preview_analysis(analysis, h * w) is analysis  # already that small
+    sh, sw = small.work.shape[:2]
+    assert sh * sw <= h * w // 4 and small.depth.shape == small.protect.shape == (sh, sw)
+    assert all(f.x1 <= sw + 1 and f.y1 <= sh + 1 for f in small.subject_faces)
+    result = render_analysis(analysis, settings, max_pixels=h * w // 4)
+    assert result.output.shape == (sh, sw, 3)
+    with pytest.raises(UsageError, match="max_pixels"):
+        preview_analysis(analysis, 0)

@@ -5,6 +5,9 @@
     render_still(models, rgb, settings) -> FrameResult      the two in one
 
 A very large picture is analysed and rendered on a reduced copy and composited back (large_pictures.py).
+``render_analysis(..., max_pixels=N)`` renders a preview: the analysis reduced to at most N pixels (made once
+per size and kept with the analysis); the blur is a fraction of the picture's diagonal, so a preview looks
+like the full render shrunk.
 """
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import UsageError
-from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, timed
-from .large_pictures import focus_on_reduced, reduce, to_full_size
+from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, scale_faces, timed
+from .large_pictures import focus_on_reduced, reduce, resized, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
 from .stage_settings import stage_settings
@@ -34,6 +37,7 @@ class StillAnalysis:
     protect: np.ndarray  # protection mask for ``mask_key``
     mask_key: tuple  # (MaskSettings, person used): what ``protect`` was built with
     timings: dict[str, float] = field(default_factory=dict)
+    previews: dict[int, "StillAnalysis"] = field(default_factory=dict)  # reduced copies by max_pixels
 
     def subject(self, use_person: bool) -> tuple[list, np.ndarray | None]:
         """(faces, person map) to protect: the subjects' with their person map, or every face without one."""
@@ -71,12 +75,18 @@ def analyse_still(models: Models, rgb: np.ndarray, settings: EffectSettings | No
 
 
 def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
-                    controls: LiveControls = LiveControls()) -> FrameResult:
-    """The picture rendered with ``settings`` from its analysis; the timings are this call's own."""
+                    controls: LiveControls = LiveControls(), *, max_pixels: int | None = None) -> FrameResult:
+    """The picture rendered with ``settings`` from its analysis; the timings are this call's own.
+
+    ``max_pixels``: a preview of at most that many pixels instead of the full picture (a focus point given in
+    the picture's pixels still means the same place)."""
     if settings.approach not in ("auto", analysis.approach):
         raise UsageError(f"this analysis was made by {analysis.approach}, not {settings.approach}")
     stages = stage_settings(settings)
     timings: dict[str, float] = {}
+    picture = analysis.original
+    if max_pixels is not None:
+        analysis = preview_analysis(analysis, max_pixels)
     work = analysis.work
     key = (stages.mask, analysis.person is not None)
     faces, person = analysis.subject(key[1])
@@ -84,7 +94,7 @@ def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
     if key != analysis.mask_key:  # another strategy protects the faces differently
         with timed(timings, "mask"):
             protect = _protection_mask(work, faces, person, key)
-    focus_settings = focus_on_reduced(stages.focus, analysis.original, work)
+    focus_settings = focus_on_reduced(stages.focus, picture, work)
     focus = coc = None
     with timed(timings, "focus"):
         if analysis.depth is not None:
@@ -95,6 +105,34 @@ def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
     result = FrameResult(output=output, depth=analysis.depth, protect=protect, coc=coc, focus=focus, faces=faces,
                          timings=timings)
     return to_full_size(result, analysis.original)
+
+
+def preview_analysis(analysis: StillAnalysis, max_pixels: int) -> StillAnalysis:
+    """``analysis`` on a copy of its picture with at most ``max_pixels`` pixels (itself when already that
+    small); made once per size and kept with the analysis."""
+    import cv2
+
+    if max_pixels < 1:
+        raise UsageError(f"a preview needs at least one pixel, got max_pixels={max_pixels}")
+    h, w = analysis.work.shape[:2]
+    if h * w <= max_pixels:
+        return analysis
+    found = analysis.previews.get(max_pixels)
+    if found is not None:
+        return found
+    small = resized(analysis.work, (max_pixels / (h * w)) ** 0.5)
+    sh, sw = small.shape[:2]
+
+    def fit(plane: np.ndarray | None) -> np.ndarray | None:
+        return None if plane is None else cv2.resize(plane, (sw, sh), interpolation=cv2.INTER_AREA)
+
+    sx, sy = sw / w, sh / h
+    preview = replace(analysis, original=small, work=small, depth=fit(analysis.depth), person=fit(analysis.person),
+                      protect=fit(analysis.protect),
+                      detected_faces=tuple(scale_faces(analysis.detected_faces, sx, sy)),
+                      subject_faces=tuple(scale_faces(analysis.subject_faces, sx, sy)), timings={}, previews={})
+    analysis.previews[max_pixels] = preview
+    return preview
 
 
 def render_still(models: Models, rgb: np.ndarray, settings: EffectSettings | None = None,

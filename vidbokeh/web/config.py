@@ -29,6 +29,7 @@ class ServerSettings:
     session_ttl_s: float = 6 * 3600.0  # a browser session idle this long is removed with all it holds
     photos_per_session: int = 4  # photos (and their cached analyses) kept per browser session, newest first
     jobs_per_session: int = 8  # video jobs kept per browser session (running ones count)
+    preview_pixels: int = 2_000_000  # the page's pictures are rendered at most this large; downloads full size
     work_dir: Path | None = None  # where uploads and job outputs go; None: a fresh temporary folder
     device: str = "auto"  # compute device for every model the server loads
     weights: Path | None = None  # a depth weights file the server uses instead of the store (`serve --weights`)
@@ -50,6 +51,8 @@ class ServerSettings:
             raise UsageError(f"{self.weights}: weights file not found")
         if self.photos_per_session < 1 or self.jobs_per_session < 1:
             raise UsageError("photos_per_session and jobs_per_session must be >= 1")
+        if self.preview_pixels < 10_000:
+            raise UsageError(f"preview_pixels must be >= 10000, got {self.preview_pixels}")
 
     @property
     def weights_variant(self) -> str:

@@ -1,5 +1,6 @@
 """Photo routes: the stateless ``POST /api/render`` for scripts, and the page's photo workflow (upload once,
-re-render on every slider change from the cached analysis, maps on demand, full-resolution download)."""
+re-render a preview on every slider change from the cached analysis, maps on demand, full-resolution
+download)."""
 from __future__ import annotations
 
 import dataclasses
@@ -109,11 +110,13 @@ async def original(request: Request) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-async def _render(request: Request):
+async def _render(request: Request, *, full_size: bool = False):
+    """(photo, result, seconds) for the settings in the body: a preview for the page, or the full picture."""
     photo = _photo(request)
     settings = await settings_from_body(request)
+    max_pixels = None if full_size else request.app.state.config.preview_pixels
     t0 = time.perf_counter()
-    result = await run_in_threadpool(request.app.state.studio.render, photo, settings)
+    result = await run_in_threadpool(request.app.state.studio.render, photo, settings, max_pixels)
     return photo, result, time.perf_counter() - t0
 
 
@@ -154,7 +157,7 @@ async def mask(request: Request) -> Response:
 async def download(request: Request) -> Response:
     """POST /api/photos/{id}/download -> the full-resolution result in the photo's own format, EXIF and ICC
     kept: the same bytes ``vidbokeh image`` writes for these settings."""
-    photo, result, _ = await _render(request)
+    photo, result, _ = await _render(request, full_size=True)
     data = await run_in_threadpool(request.app.state.studio.encode_like, photo, result.output)
     return Response(data, media_type=IMAGE_TYPES[photo.format],
                     headers={"Content-Disposition": f'attachment; filename="{_download_name(photo)}"'})

@@ -124,14 +124,15 @@ class Studio:
                 photo.analyses.popitem(last=False)
         return found, True
 
-    def render(self, photo: Photo, settings: EffectSettings) -> FrameResult:
-        """The effect on ``photo`` with ``settings``: the cached analysis rendered (``timings`` holds this
-        call's stages; ``analysed`` is added when the analysis was made by this call)."""
+    def render(self, photo: Photo, settings: EffectSettings, max_pixels: int | None = None) -> FrameResult:
+        """The effect on ``photo`` with ``settings``: the cached analysis rendered, at full size or as a preview
+        of at most ``max_pixels`` (``timings`` holds this call's stages; ``analyse_*`` are added when the
+        analysis was made by this call)."""
         from ..engine import render_analysis
 
         resolved = self.resolve(settings)
         analysis, fresh = self.analysis(photo, resolved)
-        result = render_analysis(analysis, resolved)
+        result = render_analysis(analysis, resolved, max_pixels=max_pixels)
         if fresh:
             result.timings.update({f"analyse_{k}": v for k, v in analysis.timings.items()})
         return result
