@@ -6,8 +6,10 @@ wide. So the first pass runs on overlapping square tiles as tall as a landscape 
 for a near-square image). A tall frame's tiles, as wide as it, can cut people across the body,
 so there the whole-frame answer joins them (maximum). Then each person found (a connected
 region of the mask, or a detected face with room for the body below it) is segmented again on
-a square crop around it, and that finer answer replaces the coarse one inside the crop. Several
-people each get their own crop.
+a square crop around it (and turned over, for people upside down), and that finer answer replaces the
+coarse one inside the crop. Several people each get their own crop; a row of people side by side, one region
+much wider than tall, is cropped in person-sized parts (a crop of the whole row would be no finer than the
+first pass). Where crops overlap, a person either one sees counts.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class SegmenterSettings:
     crop_margin: float = 0.25  # extra room around a person's box, fraction of its larger side
     upside_down: bool = True  # the crop pass also looks at the crop turned 180 degrees
     refine_max_frac: float = 0.6  # a person box wider/taller than this fraction is not re-cropped
+    row_ratio: float = 1.5  # ... unless it is this many times wider than tall (a row of people: cropped in parts)
 
     def __post_init__(self) -> None:
         if self.running_mode not in ("image", "video"):
@@ -80,7 +83,10 @@ class PersonSegmenter:
         if not self.settings.refine or self.settings.max_people == 0:
             return prob
         h, w = prob.shape
-        refined = prob.copy()
+        # the crops' answers, each faded out over its border (``fine``), and how much of each pixel they cover
+        # (``cover``); where crops overlap, a person either one sees counts
+        fine = np.zeros_like(prob)
+        cover = np.zeros_like(prob)
         for box in self.person_boxes(prob, faces):
             x0, y0, x1, y1 = box
             if (x1 - x0) > self.settings.refine_max_frac * w and (y1 - y0) > self.settings.refine_max_frac * h:
@@ -92,12 +98,12 @@ class PersonSegmenter:
                 # their legs. The crop turned over finds them; either answer counts.
                 turned = self._run(np.ascontiguousarray(crop[::-1, ::-1]))[::-1, ::-1]
                 crop_prob = np.maximum(crop_prob, turned)
-            # Inside the crop the finer answer wins; a band at the crop's border blends back into
-            # the coarse one so a person cut by the crop does not end in a hard seam.
             weight = _inner_weight(y1 - y0, x1 - x0, at_edge=(y0 == 0, y1 == h, x0 == 0, x1 == w))
-            region = refined[y0:y1, x0:x1]
-            refined[y0:y1, x0:x1] = weight * crop_prob + (1.0 - weight) * region
-        return refined
+            np.maximum(fine[y0:y1, x0:x1], weight * crop_prob, out=fine[y0:y1, x0:x1])
+            np.maximum(cover[y0:y1, x0:x1], weight, out=cover[y0:y1, x0:x1])
+        # inside the crops the finer answer wins; a band at a crop's border blends back into the coarse one so a
+        # person cut by the crop does not end in a hard seam
+        return fine + (1.0 - cover) * prob
 
     def person_boxes(self, prob: np.ndarray, faces: Sequence[Face] = ()) -> list[Box]:
         """Square crop boxes around the people in a first-pass probability map (and faces)."""
@@ -109,7 +115,15 @@ class PersonSegmenter:
         min_area = s.min_person_frac * h * w
         for i in range(1, count):
             x, y, bw, bh, area = (int(v) for v in stats[i])
-            if area >= min_area:
+            if area < min_area:
+                continue
+            if bw > s.refine_max_frac * w and bw > s.row_ratio * bh:
+                # people side by side make one region much wider than tall (a row, a crowd): a crop around
+                # the whole row would be skipped as too large, so it is looked at in person-sized parts
+                parts = int(np.ceil(bw / bh))
+                starts = np.linspace(x, x + bw - bh, parts).round().astype(int)
+                seeds += [(float(area) / parts, (int(sx), y, int(sx) + bh, y + bh)) for sx in starts]
+            else:
                 seeds.append((float(area), (x, y, x + bw, y + bh)))
         for face in faces:
             # A body is roughly 3 face widths across and 7-8 face heights tall below the chin.
