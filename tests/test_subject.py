@@ -199,7 +199,7 @@ def test_a_dancer_upside_down_in_a_row_of_people_keeps_his_legs(segmenter, label
     prob = segmenter.segment(rgb)
     legs = gt[:150] > 127  # the labelled dancer above the spectators' heads: his legs
     assert legs.sum() > 2000
-    assert float((prob[:150][legs] >= 0.5).mean()) >= 0.4
+    assert float((prob[:150][legs] >= 0.5).mean()) >= 0.6
     sky = gt[:60] <= 127  # the building behind the legs stays background
     assert float((prob[:60][sky] >= 0.5).mean()) <= 0.1
 
@@ -209,7 +209,7 @@ def test_a_row_of_people_is_cropped_in_person_sized_parts(segmenter) -> None:
     prob[100:440, 20:830] = 1.0  # one region 810 px wide, 340 tall: a row of people
     boxes = segmenter.person_boxes(prob)
     assert len(boxes) >= 2
-    assert all(x1 - x0 < 0.7 * 854 for x0, _, x1, _ in boxes)
+    assert all(x1 - x0 <= 0.6 * 854 for x0, _, x1, _ in boxes)  # small enough to be looked at, not skipped
     covered = np.zeros(854, bool)
     for x0, _, x1, _ in boxes:
         covered[x0:x1] = True

@@ -109,7 +109,7 @@ class PersonSegmenter:
         """Square crop boxes around the people in a first-pass probability map (and faces)."""
         h, w = prob.shape
         s = self.settings
-        seeds: list[tuple[float, Box]] = []
+        seeds: list[tuple[float, Box, float]] = []  # (area, box, margin added around it)
         mask = (prob >= s.seed_threshold).astype(np.uint8)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         min_area = s.min_person_frac * h * w
@@ -118,23 +118,26 @@ class PersonSegmenter:
             if area < min_area:
                 continue
             if bw > s.refine_max_frac * w and bw > s.row_ratio * bh:
-                # people side by side make one region much wider than tall (a row, a crowd): a crop around
-                # the whole row would be skipped as too large, so it is looked at in person-sized parts
-                parts = int(np.ceil(bw / bh))
-                starts = np.linspace(x, x + bw - bh, parts).round().astype(int)
-                seeds += [(float(area) / parts, (int(sx), y, int(sx) + bh, y + bh)) for sx in starts]
+                # people side by side make one region much wider than tall (a row, a crowd): a crop around the
+                # whole row would be skipped as too large, so it is looked at in parts, each a square as large as
+                # a crop may be, overlapping like the tiles
+                side = int(min(round(bh * (1.0 + 2.0 * s.crop_margin)), h, s.refine_max_frac * w))
+                parts = int(np.ceil(max(0, bw - side) / (side * (1.0 - s.tile_overlap)))) + 1
+                cy = y + bh // 2
+                for sx in np.linspace(x, x + bw - side, parts).round().astype(int):
+                    seeds.append((float(area) / parts, (int(sx), cy - side // 2, int(sx) + side, cy + side - side // 2), 0.0))
             else:
-                seeds.append((float(area), (x, y, x + bw, y + bh)))
+                seeds.append((float(area), (x, y, x + bw, y + bh), s.crop_margin))
         for face in faces:
             # A body is roughly 3 face widths across and 7-8 face heights tall below the chin.
             fw, fh = face.width, face.height
             cx = 0.5 * (face.x0 + face.x1)
             box = (int(cx - 1.6 * fw), int(face.y0 - 0.6 * fh), int(cx + 1.6 * fw), int(face.y1 + 7 * fh))
-            seeds.append((fw * fh * 8.0, _clip(box, w, h)))
+            seeds.append((fw * fh * 8.0, _clip(box, w, h), s.crop_margin))
         seeds.sort(key=lambda item: -item[0])
         boxes: list[Box] = []
-        for _, box in seeds:
-            crop = _square_crop(box, s.crop_margin, w, h)
+        for _, box, margin in seeds:
+            crop = _square_crop(box, margin, w, h)
             if any(_contains(kept, crop) for kept in boxes):
                 continue
             boxes.append(crop)
