@@ -57,8 +57,24 @@ def test_live_controls_and_video_profile_check_themselves() -> None:
         VideoProfile(work_max_side=-1)
     with pytest.raises(UsageError):
         VideoProfile(mask_fit_side=4)
+    with pytest.raises(UsageError):
+        VideoProfile(layer_ratio=1.0)
+    with pytest.raises(UsageError):
+        VideoProfile(layer_step=0.0)
     with pytest.raises(AttributeError):
         LiveControls().blur_scale = 2.0  # frozen: nobody changes a value another thread holds
+
+
+def test_video_renders_with_the_profile_layer_spacing_and_stills_with_their_own() -> None:
+    from vidbokeh.engine.stage_settings import stage_settings
+    from vidbokeh.render.settings import BokehSettings
+
+    settings = EffectSettings(approach="hybrid", aperture_blades=6)
+    still = stage_settings(settings).bokeh
+    video = stage_settings(settings, VideoProfile(layer_step=1.5, layer_ratio=1.6)).bokeh
+    assert (still.layer_step, still.layer_ratio) == (BokehSettings().layer_step, BokehSettings().layer_ratio)
+    assert (video.layer_step, video.layer_ratio) == (1.5, 1.6)
+    assert video.aperture_blades == still.aperture_blades == 6  # the user's choices are kept in both
 
 
 def test_the_cli_takes_its_choices_from_the_engine() -> None:

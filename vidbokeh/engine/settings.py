@@ -58,8 +58,17 @@ class VideoProfile:
     # Live depth runs beside the frames; its newest map is carried to each frame by optical flow computed on
     # grey copies no longer than this (0: the map as it is).
     depth_flow_side: int = 160
+    # The layered render's spacing in video (a frame is seen for a fraction of a second): layers ``layer_step``
+    # px apart for small radii and ``layer_ratio`` apart above (stills: render.settings.BokehSettings' own,
+    # 1.0 and 1.4). Fewer layers cost less; the figures against the stills' spacing are in docs/benchmarks.md.
+    layer_step: float = 1.5
+    layer_ratio: float = 1.6
 
     def __post_init__(self) -> None:
+        if not self.layer_ratio > 1.0:
+            raise UsageError(f"layer_ratio must be > 1, got {self.layer_ratio}")
+        if not self.layer_step > 0.0:
+            raise UsageError(f"layer_step must be > 0, got {self.layer_step}")
         if self.depth_flow_side < 0:
             raise UsageError(f"depth_flow_side must be >= 0, got {self.depth_flow_side}")
         if self.work_max_side < 0:

@@ -27,7 +27,8 @@ class StageSettings:
 
 
 def stage_settings(settings: "EffectSettings", video_profile: "VideoProfile | None" = None) -> StageSettings:
-    """The strategy's preset with the settings' overrides; ``video_profile``: the mask's video fit sizes."""
+    """The strategy's preset with the settings' overrides; ``video_profile``: the mask's video fit sizes and
+    the render's video layer spacing."""
     from ..stages.masks import MaskSettings
     from ..stages.presets import get_preset
 
@@ -38,6 +39,8 @@ def stage_settings(settings: "EffectSettings", video_profile: "VideoProfile | No
     bokeh_changes = {"highlight_bloom": settings.highlight_bloom or preset.bokeh.highlight_bloom}
     if settings.aperture_blades is not None:
         bokeh_changes["aperture_blades"] = settings.aperture_blades
+    if video_profile is not None:
+        bokeh_changes.update(layer_step=video_profile.layer_step, layer_ratio=video_profile.layer_ratio)
     bokeh = replace(preset.bokeh, **bokeh_changes)
     mask = MaskSettings(protect_faces=preset.protect_faces)
     if video_profile is not None:
