@@ -63,6 +63,9 @@ class VideoProfile:
     # 1.0 and 1.4). Fewer layers cost less; the figures against the stills' spacing are in docs/benchmarks.md.
     layer_step: float = 1.5
     layer_ratio: float = 1.6
+    # Without depth, who the video is about is told by motion (stages/subject_motion.py): bystanders who keep
+    # still behind a clear main subject who moves are blurred. False: everyone stays a subject, as in a photo.
+    subject_motion: bool = True
 
     def __post_init__(self) -> None:
         if not self.layer_ratio > 1.0:

@@ -64,6 +64,11 @@ class VideoSession:
         self._people_age = 0  # frames since they were found
         self._faces_age = 0  # frames since they were detected
         self._last_depth: np.ndarray | None = None
+        self._motion = None  # stages.subject_motion.SubjectMotion: who the video is about, when depth cannot say
+        if models.depth is None and models.people is not None and self.settings.video_profile.subject_motion:
+            from ..stages.subject_motion import SubjectMotion
+
+            self._motion = SubjectMotion()
         self._last_time: float | None = None
         self._feed: DepthFeed | None = None
         self._carry: DepthCarry | None = None
@@ -215,11 +220,18 @@ class VideoSession:
                 work = resized(rgb, profile.work_max_side / max(h, w))
         with timed(timings, "faces"):
             faces = self._detect_faces(work, ts_ms)
+        motion = self._motion
+        if motion is not None:
+            with timed(timings, "motion"):
+                motion.update(work)
         faces, person, people, chosen = find_subject(self.models, work, faces, depth, ts_ms, timings,
-                                                     self._find_people)
+                                                     self._find_people, None if motion is None else motion.choose)
         with timed(timings, "mask"):
+            weight = None if motion is None else motion.weight(person, people)
             person = subject_map(work.shape, person, people, chosen)
             protect = build_protection_mask(work, person, faces, self.stages.mask)
+            if weight is not None:  # bystanders of a clear main subject fade out of the protection
+                protect *= weight
             if work is not rgb:
                 import cv2
 
