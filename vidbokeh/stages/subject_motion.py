@@ -21,15 +21,16 @@ while the zone catches up). Each session owns one ``SubjectMotion`` (engine/vide
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import cv2
 import numpy as np
 
 from vidbokeh.errors import UsageError
-from vidbokeh.stages.bodies import draw_body
+from vidbokeh.stages.faces import scale_faces
 from vidbokeh.stages.people import Person
+from vidbokeh.stages.subjects import draw_zone
 
 
 @dataclass(frozen=True)
@@ -193,14 +194,10 @@ class SubjectMotion:
         # (the juggler's still legs under his moving arms)
         bodies = np.zeros(zone.shape, np.uint8)
         for person in people_found:
-            if person.landmarks is None:
-                continue
-            marks = person.landmarks.copy()
-            marks[:, :2] *= scale
-            seen = marks[marks[:, 2] >= 0.5, :2].astype(int)
+            seen = (person.visible_points() * scale).astype(int)
             seen = seen[(seen[:, 0] >= 0) & (seen[:, 0] < zone.shape[1]) & (seen[:, 1] >= 0) & (seen[:, 1] < zone.shape[0])]
             if len(seen) and float(zone[seen[:, 1], seen[:, 0]].mean()) >= s.mover_points:
-                draw_body(bodies, marks, person.unit * scale, grow=0.5)
+                draw_zone(bodies, _scaled(person, scale), grow=0.5)
         zone |= bodies > 0
         # bystanders are people beyond each mover's box grown by ``body_grow`` (his own still parts are not)
         near = zone.copy()
@@ -226,6 +223,17 @@ class SubjectMotion:
             yy, xx = np.mgrid[step // 2:h:step, step // 2:w:step]
             self._grid = (gx, gy, np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.int32))
         return self._grid
+
+
+def _scaled(person: Person, scale: float) -> Person:
+    """``person`` in the pixels of a copy ``scale`` x the size."""
+    marks = None
+    if person.landmarks is not None:
+        marks = person.landmarks.copy()
+        marks[:, :2] *= scale
+    face = None if person.face is None else scale_faces([person.face], scale, scale)[0]
+    return replace(person, box=tuple(v * scale for v in person.box), unit=person.unit * scale, landmarks=marks,
+                   face=face, mask=None, mask_box=None)
 
 
 def _camera_motion(flow: np.ndarray, samples: np.ndarray) -> np.ndarray | None:

@@ -125,7 +125,7 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
         return np.maximum(person_prob, own)
     zone = np.zeros((h, w), np.uint8)
     for person in subjects:
-        _draw_region(zone, person, grow=settings.zone_heads)
+        draw_zone(zone, person, grow=settings.zone_heads)
     small_zone = zone if scale == 1.0 else cv2.resize(zone, small_size, interpolation=cv2.INTER_NEAREST)
     in_zone = np.zeros(count, bool)
     in_zone[labels[small_zone > 0]] = True
@@ -153,8 +153,8 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
     return np.maximum(person_prob, own)
 
 
-def _draw_region(canvas: np.ndarray, person: Person, grow: float) -> None:
-    """Where ``person``'s body is or can be (a zone), ``grow`` head units beyond it."""
+def draw_zone(canvas: np.ndarray, person: Person, grow: float) -> None:
+    """Draw (255) where ``person``'s body is or can be (a zone), ``grow`` head units beyond it."""
     if person.landmarks is not None:
         draw_body(canvas, person.landmarks, person.unit, grow=grow)
     elif person.face is not None:
