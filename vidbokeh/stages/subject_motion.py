@@ -53,7 +53,7 @@ class MotionSettings:
     grow_rate: float = 0.5  # the zone grows by at most this a frame (a mover is caught up with within 2 frames)
     subject_share: float = 0.5  # a person whose seen points lie this much in the zone is a subject
     mover_share: float = 0.3
-    mover_points: float = 0.2  # a person found is a mover when this share of his seen landmarks is in the zone  # a moving blob is a mover when at least this x the largest one
+    mover_points: float = 0.1  # a person found is a mover when this share (and 2) of his seen points are in the zone  # a moving blob is a mover when at least this x the largest one
 
     def __post_init__(self) -> None:
         if self.flow_side < 32:
@@ -196,11 +196,13 @@ class SubjectMotion:
         for person in people_found:
             seen = (person.visible_points() * scale).astype(int)
             seen = seen[(seen[:, 0] >= 0) & (seen[:, 0] < zone.shape[1]) & (seen[:, 1] >= 0) & (seen[:, 1] < zone.shape[0])]
-            if len(seen) and float(zone[seen[:, 1], seen[:, 0]].mean()) >= s.mover_points:
+            hits = int(zone[seen[:, 1], seen[:, 0]].sum())
+            if hits >= 2 and hits >= s.mover_points * len(seen):
                 draw_zone(bodies, _scaled(person, scale), grow=0.5)
         zone |= bodies > 0
-        # bystanders are people beyond each mover's box grown by ``body_grow`` (his own still parts are not)
-        near = zone.copy()
+        # bystanders are people beyond each mover's box grown by ``body_grow`` and beyond the zone carried from
+        # the frames before (his own still parts are not)
+        near = zone | (self._zone > 0.5)
         for blob in movers:
             bx, by, bw, bh = blob_stats[blob, :4]
             gx, gy = int(round(s.body_grow * bw)), int(round(s.body_grow * bh))
