@@ -42,6 +42,22 @@ def pose_person(cx: float, top: float, unit: float) -> Person:
     return Person(box=tuple(float(v) for v in box), unit=head_unit(marks), source="pose", landmarks=marks)
 
 
+def test_upright_is_read_from_the_landmarks() -> None:
+    """Standing: upright. The same person turned over (a handstand) or lying on their side: not upright."""
+    marks = standing(300, 40, 30)
+    assert pose_person(300, 40, 30).upright()
+    turned = marks.copy()
+    turned[:, 1] = 480 - turned[:, 1]
+    assert not Person(box=(0, 0, 1, 1), unit=30, source="pose", landmarks=turned).upright()
+    lying = marks.copy()
+    lying[:, 0], lying[:, 1] = marks[:, 1], marks[:, 0]
+    assert not Person(box=(0, 0, 1, 1), unit=30, source="pose", landmarks=lying).upright()
+    unseen = marks.copy()
+    unseen[11:13, 2] = 0.0  # no shoulders: nothing to go by
+    assert not Person(box=(0, 0, 1, 1), unit=30, source="pose", landmarks=unseen).upright()
+    assert not Person(box=(0, 0, 1, 1), unit=30, source="face").upright()
+
+
 @pytest.fixture(scope="module")
 def finder():
     with PeopleFinder() as people:

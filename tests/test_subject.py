@@ -216,6 +216,25 @@ def test_a_row_of_people_is_cropped_in_person_sized_parts(segmenter) -> None:
     assert covered[20:830].all()
 
 
+def test_only_people_not_seen_upright_get_the_turned_over_look(segmenter) -> None:
+    """The turned-over look finds an upside-down person's legs but reads an upright person's surroundings as legs
+    too: a crop whose person the pose model saw upright (or whose face was found) goes without it."""
+    prob = np.zeros((480, 854), np.float32)
+    prob[100:440, 20:830] = 1.0  # a row of people
+    upright_box = (600.0, 120.0, 700.0, 440.0)  # one spectator seen upright on the right
+    crops = segmenter._crops(prob, (), [upright_box])
+    assert len(crops) >= 2
+    for (x0, y0, x1, y1), tile_sized, seen in crops:
+        assert tile_sized  # the parts are as large as a first-pass tile (480 px): only the turned look is new
+        assert seen == (x0 <= 650 < x1 and y0 <= 280 < y1)
+    assert any(not seen for _, _, seen in crops) and any(seen for _, _, seen in crops)
+    lone = np.zeros((480, 854), np.float32)
+    lone[200:400, 100:160] = 1.0  # one small person
+    face = Face(400, 100, 430, 130, 0.9)
+    flags = {box: seen for box, _, seen in segmenter._crops(lone, [face])}
+    assert len(flags) == 2 and sum(flags.values()) == 1  # the face's crop is upright, the unexplained one is not
+
+
 def test_tiles_beat_the_squashed_frame(model_files, labelled) -> None:
     with PersonSegmenter(SegmenterSettings(tile=False, refine=False)) as plain, PersonSegmenter() as full:
         gains = []

@@ -32,7 +32,7 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth: np.ndarra
     person = None
     if models.segmenter is not None:
         with timed(timings, "segment"):
-            person = models.segmenter.segment(work, ts_ms, faces)
+            person = models.segmenter.segment(work, ts_ms, faces, [p.box for p in people if p.upright()])
     return faces, person, people, chosen
 
 

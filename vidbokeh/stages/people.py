@@ -85,6 +85,23 @@ class Person:
         out[y0:y1, x0:x1] = mask
         return out
 
+    def upright(self, threshold: float = 0.5) -> bool:
+        """True when the landmarks show the head above the body: from the shoulders to the hips (else from the nose to
+        the shoulders) the body goes down more than sideways. False without landmarks."""
+        if self.landmarks is None:
+            return False
+        pts, seen = self.landmarks[:, :2], self.landmarks[:, 2] >= threshold
+        if not (seen[LEFT_SHOULDER] and seen[RIGHT_SHOULDER]):
+            return False
+        top = 0.5 * (pts[LEFT_SHOULDER] + pts[RIGHT_SHOULDER])
+        if seen[LEFT_HIP] and seen[RIGHT_HIP]:
+            down = 0.5 * (pts[LEFT_HIP] + pts[RIGHT_HIP]) - top
+        elif seen[NOSE]:
+            down = top - pts[NOSE]
+        else:
+            return False
+        return bool(down[1] > abs(down[0]))
+
     def visible_points(self, threshold: float = 0.5) -> np.ndarray:
         """(N, 2) pixel positions of the landmarks seen (or the face's keypoints/centre)."""
         if self.landmarks is not None:
@@ -128,12 +145,16 @@ class PeopleFinder:
         self._closed = False
         self._faces: FaceDetector | None = None
         self._pose = None
+        self._pose_one = None  # the crop around one face holds one person: one landmark run, not up to max_poses
         try:
             self._faces = FaceDetector(
                 FaceDetectorSettings(backend="mediapipe", min_score=settings.min_face_score),
                 model_path=assets.model_path(assets.FACE_DETECTOR_FULL, progress=progress), progress=progress,
             )
-            self._pose = _create_landmarker(pose_landmarker_bundle(progress=progress), settings)
+            bundle = pose_landmarker_bundle(progress=progress)
+            self._pose = _create_landmarker(bundle, settings.max_poses, settings.min_pose_score)
+            if settings.max_face_crops > 0:
+                self._pose_one = _create_landmarker(bundle, 1, settings.min_pose_score)
         except BaseException:
             self.close()
             raise
@@ -149,7 +170,7 @@ class PeopleFinder:
         if scale != 1.0:
             found_faces = scale_faces(found_faces, w / small.shape[1], h / small.shape[0])
         all_faces = merge_faces(found_faces, faces)
-        people = self._poses(image, (0, 0, w, h))
+        people = self._poses(image, (0, 0, w, h), self._pose)
         largest = max([p.unit for p in people] + [face_unit(f) for f in all_faces] + [0.0])
         crops = 0
         for face in sorted(all_faces, key=lambda f: -face_unit(f)):
@@ -159,7 +180,7 @@ class PeopleFinder:
             if crops < self.settings.max_face_crops and face_unit(face) >= self.settings.crop_min_ratio * largest:
                 crops += 1
                 box = body_crop(face, w, h, self.settings.crop_heads)
-                found = [p for p in self._poses(image, box) if _face_belongs(face, p)]
+                found = [p for p in self._poses(image, box, self._pose_one) if _face_belongs(face, p)]
             if found:
                 people.append(found[0])
             else:
@@ -174,14 +195,14 @@ class PeopleFinder:
                                        face=match)
         return people, all_faces
 
-    def _poses(self, image: np.ndarray, box: tuple[int, int, int, int]) -> list[Person]:
+    def _poses(self, image: np.ndarray, box: tuple[int, int, int, int], landmarker) -> list[Person]:
         mp = import_mediapipe()
         x0, y0, x1, y1 = box
         crop = image if (x0, y0, x1, y1) == (0, 0, image.shape[1], image.shape[0]) else \
             np.ascontiguousarray(image[y0:y1, x0:x1])
         ch, cw = crop.shape[:2]  # landmarks come normalised: a reduced copy maps back through the crop's size
         seen_copy, _ = _reduced(crop, self.settings.model_side)
-        result = self._pose.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=seen_copy))
+        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=seen_copy))
         masks = result.segmentation_masks or []
         people = []
         for i, marks in enumerate(result.pose_landmarks):
@@ -210,9 +231,10 @@ class PeopleFinder:
         self._closed = True
         if self._faces is not None:
             self._faces.close()
-        if self._pose is not None:
-            self._pose.close()
-        self._faces = self._pose = None
+        for landmarker in (self._pose, self._pose_one):
+            if landmarker is not None:
+                landmarker.close()
+        self._faces = self._pose = self._pose_one = None
 
     def __enter__(self) -> PeopleFinder:
         return self
@@ -280,7 +302,7 @@ def _face_belongs(face: Face, person: Person) -> bool:
     return face.x0 - gx <= x <= face.x1 + gx and face.y0 - gy <= y <= face.y1 + gy
 
 
-def _create_landmarker(bundle: Path, settings: PeopleSettings):
+def _create_landmarker(bundle: Path, max_poses: int, min_score: float):
     try:
         import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
@@ -288,8 +310,8 @@ def _create_landmarker(bundle: Path, settings: PeopleSettings):
         options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(bundle)),
             running_mode=vision.RunningMode.IMAGE,
-            num_poses=settings.max_poses,
-            min_pose_detection_confidence=settings.min_pose_score,
+            num_poses=max_poses,
+            min_pose_detection_confidence=min_score,
             output_segmentation_masks=True,
         )
         return vision.PoseLandmarker.create_from_options(options)

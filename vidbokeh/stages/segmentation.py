@@ -67,12 +67,14 @@ class PersonSegmenter:
         self._segmenter = _create_mediapipe(model_path, progress)
 
     def segment(
-        self, rgb: np.ndarray, timestamp_ms: int | None = None, faces: Sequence[Face] = ()
+        self, rgb: np.ndarray, timestamp_ms: int | None = None, faces: Sequence[Face] = (),
+        upright: Sequence[tuple[float, float, float, float]] = (),
     ) -> np.ndarray:
         """Person probability at the image's resolution.
 
         ``timestamp_ms`` is required in video mode and must increase. ``faces`` add crops for
-        people the whole-frame pass missed (e.g. a small person whose face was found).
+        people the whole-frame pass missed (e.g. a small person whose face was found). ``upright``: boxes
+        (x0, y0, x1, y1) of people the pose model saw upright; their crops get no turned-over look.
         """
         if self._closed:
             raise RuntimeError("PersonSegmenter is closed")
@@ -87,15 +89,17 @@ class PersonSegmenter:
         # (``cover``); where crops overlap, a person either one sees counts
         fine = np.zeros_like(prob)
         cover = np.zeros_like(prob)
-        for box in self.person_boxes(prob, faces):
+        for box, tile_sized, upright_seen in self._crops(prob, faces, upright):
             x0, y0, x1, y1 = box
             if (x1 - x0) > self.settings.refine_max_frac * w and (y1 - y0) > self.settings.refine_max_frac * h:
                 continue  # already large in the frame: the first pass saw it well
             crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-            crop_prob = self._run(crop)
-            if self.settings.upside_down:
-                # The selfie model was trained on upright people; a dancer on their hands loses
-                # their legs. The crop turned over finds them; either answer counts.
+            # a crop as large as a tile shows the upright model what the tiles showed: only its turned look is new
+            crop_prob = prob[y0:y1, x0:x1] if tile_sized else self._run(crop)
+            if self.settings.upside_down and not upright_seen:
+                # The selfie model was trained on upright people; a dancer on their hands loses their legs. The
+                # crop turned over finds them; either answer counts. A person the pose model saw upright gets no
+                # turned look: there it only adds what is not there (legs below the feet, read upside down).
                 turned = self._run(np.ascontiguousarray(crop[::-1, ::-1]))[::-1, ::-1]
                 crop_prob = np.maximum(crop_prob, turned)
             weight = _inner_weight(y1 - y0, x1 - x0, at_edge=(y0 == 0, y1 == h, x0 == 0, x1 == w))
@@ -107,9 +111,15 @@ class PersonSegmenter:
 
     def person_boxes(self, prob: np.ndarray, faces: Sequence[Face] = ()) -> list[Box]:
         """Square crop boxes around the people in a first-pass probability map (and faces)."""
+        return [box for box, _, _ in self._crops(prob, faces)]
+
+    def _crops(self, prob: np.ndarray, faces: Sequence[Face] = (),
+               upright: Sequence[tuple[float, float, float, float]] = ()) -> list[tuple[Box, bool, bool]]:
+        """(square crop box, whether it is a part of a row as large as a first-pass tile, whether the person it is
+        for was seen upright: a face, or the middle of an ``upright`` box in its region), largest people first."""
         h, w = prob.shape
         s = self.settings
-        seeds: list[tuple[float, Box, float]] = []  # (area, box, margin added around it)
+        seeds: list[tuple[float, Box, float, bool, bool]] = []  # (area, box, margin, tile-sized row part, upright)
         mask = (prob >= s.seed_threshold).astype(np.uint8)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         min_area = s.min_person_frac * h * w
@@ -125,22 +135,24 @@ class PersonSegmenter:
                 parts = int(np.ceil(max(0, bw - side) / (side * (1.0 - s.tile_overlap)))) + 1
                 cy = y + bh // 2
                 for sx in np.linspace(x, x + bw - side, parts).round().astype(int):
-                    seeds.append((float(area) / parts, (int(sx), cy - side // 2, int(sx) + side, cy + side - side // 2), 0.0))
+                    part = (int(sx), cy - side // 2, int(sx) + side, cy + side - side // 2)
+                    seeds.append((float(area) / parts, part, 0.0, side >= min(h, w), _holds(part, upright)))
             else:
-                seeds.append((float(area), (x, y, x + bw, y + bh), s.crop_margin))
+                box = (x, y, x + bw, y + bh)
+                seeds.append((float(area), box, s.crop_margin, False, _holds(box, upright)))
         for face in faces:
             # A body is roughly 3 face widths across and 7-8 face heights tall below the chin.
             fw, fh = face.width, face.height
             cx = 0.5 * (face.x0 + face.x1)
             box = (int(cx - 1.6 * fw), int(face.y0 - 0.6 * fh), int(cx + 1.6 * fw), int(face.y1 + 7 * fh))
-            seeds.append((fw * fh * 8.0, _clip(box, w, h), s.crop_margin))
+            seeds.append((fw * fh * 8.0, _clip(box, w, h), s.crop_margin, False, True))  # faces are found upright
         seeds.sort(key=lambda item: -item[0])
-        boxes: list[Box] = []
-        for _, box, margin in seeds:
+        boxes: list[tuple[Box, bool, bool]] = []
+        for _, box, margin, tile_sized, seen in seeds:
             crop = _square_crop(box, margin, w, h)
-            if any(_contains(kept, crop) for kept in boxes):
+            if any(_contains(kept, crop) for kept, _, _ in boxes):
                 continue
-            boxes.append(crop)
+            boxes.append((crop, tile_sized, seen))
             if len(boxes) >= s.max_people:
                 break
         return boxes
@@ -209,6 +221,12 @@ def square_tiles(h: int, w: int, overlap: float, max_tiles: int = 4) -> list[Box
     if w >= h:
         return [(int(s), 0, int(s) + span, h) for s in starts]
     return [(0, int(s), w, int(s) + span) for s in starts]
+
+
+def _holds(box: Box, people: Sequence[tuple[float, float, float, float]]) -> bool:
+    """True when the middle of one of ``people``'s boxes lies in ``box``."""
+    x0, y0, x1, y1 = box
+    return any(x0 <= 0.5 * (p[0] + p[2]) < x1 and y0 <= 0.5 * (p[1] + p[3]) < y1 for p in people)
 
 
 def _clip(box: Box, w: int, h: int) -> Box:
