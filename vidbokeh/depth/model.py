@@ -14,6 +14,9 @@ float32) -> (N,h',w')`` tensor: ``TorchRunner`` or ``ExportedRunner``; ``.runner
 runtime in use), ``.device``, ``.net`` (the torch network),
 ``.num_params``; ``predict(rgb, input_size=None) -> (H, W) float32``;
 ``predict_batch(rgbs, input_size=None, max_batch=8) -> list of (H, W) float32``;
+``predict_tensors(frames, input_size=None, max_batch=8) -> list of (H, W) float32 tensors`` on the
+model's device: frames given as uint8 tensors are preprocessed where they are (no host round trip), and
+the maps stay on the device, upsampled there (the torch frame path takes them as they are);
 ``net_input(rgb, input_size=None) -> (3, h, w) float32`` (the preprocessed image).
 Output: relative inverse depth (larger = nearer), no min-max normalisation.
 """
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
-from ..errors import UsageError, WeightsMismatchError, WeightsNotFoundError
+from ..errors import InputError, UsageError, WeightsMismatchError, WeightsNotFoundError
 from .loading import build_net, load_weights, read_checkpoint
 from .registry import DepthVariant, get_variant, remote_file
 from .runner_torch import TorchRunner, resolve_device
@@ -36,9 +39,10 @@ from .runtimes import require
 if TYPE_CHECKING:
     from .runner_exported import ExportedRunner
 
+from .transforms import check_rgb, preprocess, preprocess_tensor
+from .upsample import upsample_tensor
+
 log = logging.getLogger(__name__)
-from .transforms import check_rgb, preprocess
-from .upsample import upsample
 
 
 class DepthModel:
@@ -62,33 +66,52 @@ class DepthModel:
     def net_input(self, rgb: np.ndarray, input_size: int | None = None) -> np.ndarray:
         return preprocess(rgb, self.variant, input_size)
 
-    def _run(self, inputs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        return upsample(self.runner(inputs), size, self.variant.upsample)
+    def _inputs(self, frames: list, input_size: int | None) -> np.ndarray | torch.Tensor:
+        """The network input of frames of one size: on the model's device from device frames (float32),
+        on the host (OpenCV, float32) from numpy ones; handed to a runner that takes host arrays as one."""
+        if isinstance(frames[0], torch.Tensor):
+            x = preprocess_tensor(torch.stack([f.to(self.device) for f in frames]), self.variant, input_size)
+            return x if getattr(self.runner, "takes_tensors", False) else x.cpu().numpy()
+        return np.stack([self.net_input(f, input_size) for f in frames])
 
     def predict(self, rgb: np.ndarray, input_size: int | None = None) -> np.ndarray:
         """HxWx3 uint8 RGB -> HxW float32 relative inverse depth at the image size."""
-        check_rgb(rgb)
-        x = self.net_input(rgb, input_size)[None]
-        return self._run(x, rgb.shape[:2])[0]
+        return self.predict_batch([rgb], input_size)[0]
 
     def predict_batch(
         self, rgbs: Sequence[np.ndarray], input_size: int | None = None, max_batch: int = 8
     ) -> list[np.ndarray]:
         """Like ``predict`` for each image; images of equal size run as one batch."""
+        return [d.cpu().numpy() for d in self.predict_tensors(rgbs, input_size, max_batch)]
+
+    def predict_tensors(
+        self, frames: Sequence[np.ndarray | torch.Tensor], input_size: int | None = None, max_batch: int = 8
+    ) -> list[torch.Tensor]:
+        """HxWx3 uint8 frames (numpy, or tensors on any device) -> HxW float32 maps on the model's device.
+
+        Frames of equal size run as one batch (at most ``max_batch``)."""
         if max_batch < 1:
             raise UsageError("max_batch must be >= 1")
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, rgb in enumerate(rgbs):
-            check_rgb(rgb)
-            groups.setdefault(rgb.shape[:2], []).append(i)
-        results: list[np.ndarray | None] = [None] * len(rgbs)
+        for i, frame in enumerate(frames):
+            _check_frame(frame)
+            groups.setdefault(tuple(frame.shape[:2]), []).append(i)
+        results: list[torch.Tensor | None] = [None] * len(frames)
         for size, idx in groups.items():
             for start in range(0, len(idx), max_batch):
                 chunk = idx[start : start + max_batch]
-                x = np.stack([self.net_input(rgbs[i], input_size) for i in chunk])
-                for i, d in zip(chunk, self._run(x, size)):
+                maps = upsample_tensor(self.runner(self._inputs([frames[i] for i in chunk], input_size)), size,
+                                       self.variant.upsample)
+                for i, d in zip(chunk, maps):
                     results[i] = d
         return [r for r in results if r is not None]
+
+
+def _check_frame(frame: np.ndarray | torch.Tensor) -> None:
+    if not isinstance(frame, torch.Tensor):
+        check_rgb(frame)
+    elif frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != torch.uint8 or frame.numel() == 0:
+        raise InputError(f"expected an HxWx3 uint8 RGB frame, got {tuple(frame.shape)} {frame.dtype}")
 
 
 def load_net(name: str, weights: str | os.PathLike[str] | None = None) -> torch.nn.Module:

@@ -2,8 +2,9 @@
 
 ``resolve_device(device) -> torch.device``: "cpu" | "cuda" | "mps" | "auto" (checked).
 ``TorchRunner(net, device="cpu", precision="auto", channels_last=None)``: moves ``net`` once;
-``runner(x)`` takes the preprocessed batch ``(N, 3, h, w)`` float32 numpy array and returns the
-network output ``(N, h', w')`` as a float32 tensor on the runner's device (upsampling follows there).
+``runner(x)`` takes the preprocessed batch ``(N, 3, h, w)`` float32 (a numpy array, or a tensor on any
+device: the device frame path preprocesses where the frame already is) and returns the network output
+``(N, h', w')`` as a float32 tensor on the runner's device (upsampling follows there).
 ``precision``: "auto" (fp16 autocast on CUDA, float32 elsewhere) | "fp32" | "fp16" | "bf16".
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 class TorchRunner:
     runtime = "torch"
+    takes_tensors = True  # the batch may be a tensor already on the device (no host round trip)
 
     def __init__(
         self,
@@ -77,9 +79,10 @@ class TorchRunner:
             with torch.autocast(device_type=self.device.type, dtype=dtype):
                 yield
 
-    def __call__(self, inputs: np.ndarray) -> torch.Tensor:
+    def __call__(self, inputs: np.ndarray | torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            x = torch.from_numpy(inputs).to(self.device)
+            x = inputs if isinstance(inputs, torch.Tensor) else torch.from_numpy(inputs)
+            x = x.to(self.device)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():

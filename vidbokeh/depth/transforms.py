@@ -7,8 +7,11 @@ Public functions (stable; family modules and the model wrapper use them):
   method, keep_aspect_ratio) -> (new_height, new_width)``: the official resize rule
   (MiDaS ``midas/transforms.py`` and Depth-Anything ``util/transform.py`` agree).
 * ``preprocess(rgb, variant, input_size=None) -> np.ndarray``: HxWx3 uint8 RGB ->
-  3xhxw float32, i.e. /255 in float64, ``cv2.resize(INTER_CUBIC)`` on float64,
-  ``(img - mean) / std`` in float64, HWC->CHW, cast to float32.
+  3xhxw float32: /255, ``cv2.resize(INTER_CUBIC)``, ``(img - mean) / std``, HWC->CHW, all in
+  float32 (the official pipelines work in float64: within 1e-4 of them, at half the cost).
+* ``preprocess_tensor(frames, variant, input_size=None) -> torch.Tensor``: the same on the
+  frames' own device: N x H x W x 3 uint8 tensor -> N x 3 x h x w float32 (torch's bicubic is
+  OpenCV's INTER_CUBIC kernel, a = -0.75, with the same clamped borders).
 * ``net_input_shape(height, width, variant, input_size=None) -> (h, w)``.
 """
 from __future__ import annotations
@@ -113,7 +116,26 @@ def preprocess(rgb: np.ndarray, variant: DepthVariant, input_size: int | None = 
     check_rgb(rgb)
     h, w = rgb.shape[:2]
     new_h, new_w = net_input_shape(h, w, variant, input_size)
-    img = rgb.astype(np.float64) / 255.0
+    img = rgb.astype(np.float32)
+    img *= np.float32(1.0 / 255.0)
     img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_CUBIC)
-    img = (img - np.asarray(variant.mean, dtype=np.float64)) / np.asarray(variant.std, dtype=np.float64)
-    return np.ascontiguousarray(img.transpose(2, 0, 1)).astype(np.float32)
+    img -= np.asarray(variant.mean, dtype=np.float32)
+    img *= np.asarray(1.0 / np.asarray(variant.std, dtype=np.float64), dtype=np.float32)
+    return np.ascontiguousarray(img.transpose(2, 0, 1))
+
+
+def preprocess_tensor(frames: "torch.Tensor", variant: DepthVariant, input_size: int | None = None) -> "torch.Tensor":
+    """N x H x W x 3 uint8 RGB tensor (on any device) -> N x 3 x h x w float32 network input, on that device."""
+    import torch
+    import torch.nn.functional as F
+
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != torch.uint8:
+        raise InputError(f"expected N x H x W x 3 uint8 frames, got {tuple(frames.shape)} {frames.dtype}")
+    h, w = int(frames.shape[1]), int(frames.shape[2])
+    new_h, new_w = net_input_shape(h, w, variant, input_size)
+    x = frames.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
+    if (new_h, new_w) != (h, w):
+        x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", align_corners=False)
+    mean = torch.tensor(variant.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    scale = torch.tensor([1.0 / s for s in variant.std], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) * scale).contiguous()

@@ -11,7 +11,7 @@ like the full render shrunk.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UsageError
@@ -96,12 +96,18 @@ def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
             protect = _protection_mask(work, faces, person, key)
     focus_settings = focus_on_reduced(stages.focus, picture, work)
     focus = coc = None
-    with timed(timings, "focus"):
-        if analysis.depth is not None:
-            focus, coc = focus_and_coc(analysis.depth, faces, protect, focus_settings, analysis.approach, controls)
-    with timed(timings, "render"):
-        output, coc = render(work, coc, protect, largest_blur(focus_settings, work.shape, controls), stages.bokeh,
-                             frame_ops(settings))
+    ops = frame_ops(settings)
+    with ops.guard():
+        # the analysis stays on the host (it serves many renders, the web studio and --save-depth); each render
+        # uploads the picture, depth and mask once and works on them on the frame path's device
+        frame, protect_in = ops.upload(work), ops.upload(protect)
+        with timed(timings, "focus"):
+            if analysis.depth is not None:
+                focus, coc = focus_and_coc(ops.upload(analysis.depth), faces, protect_in, focus_settings,
+                                           analysis.approach, controls, ops=ops)
+        with timed(timings, "render"):
+            output, coc = render(frame, coc, protect_in, largest_blur(focus_settings, work.shape, controls),
+                                 stages.bokeh, ops)
     result = FrameResult(output=output, depth=analysis.depth, protect=protect, coc=coc, focus=focus, faces=faces,
                          timings=timings)
     return to_full_size(result, analysis.original)
@@ -144,7 +150,8 @@ def render_still(models: Models, rgb: np.ndarray, settings: EffectSettings | Non
     timings = dict(analysis.timings)
     for stage, seconds in result.timings.items():
         timings[stage] = timings.get(stage, 0.0) + seconds
-    return replace(result, timings=timings)
+    result.timings = timings  # set, not replaced: a copy would bring the device maps to the host
+    return result
 
 
 def _protection_mask(work: np.ndarray, faces: list, person: np.ndarray | None, key: tuple) -> np.ndarray:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from ..depth.registry import family_of
-from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, scale_faces, timed
+from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, same_device, scale_faces, timed
 from .depth_carry import DepthCarry
 from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
 from .models import Models
@@ -52,6 +52,11 @@ class VideoSession:
         self.settings = models.settings_for(settings if settings is not None else models.settings)
         self.stages = stage_settings(self.settings, self.settings.video_profile)
         self._ops = frame_ops(self.settings)  # the frame's array operations, chosen once for the stream
+        # the torch frame path: each frame is uploaded once; depth (when the model runs on the same device), focus,
+        # CoC, the mask's upsampling and the render work on it there, and one uint8 frame comes back
+        self._on_device = self._ops.name != "opencv"
+        self._device_depth = self._on_device and models.depth is not None and same_device(
+            getattr(models.depth, "device", None), getattr(self._ops, "device", None))
         smooth = smoothing_settings(self.settings)
         self._smoother = self._puller = None
         if smooth.strength > 0:
@@ -118,9 +123,11 @@ class VideoSession:
     def _process(self, frames: list[np.ndarray], timestamps: Sequence[float] | None, controls: LiveControls,
                  focus_settings) -> list[FrameResult]:
         timings: list[dict[str, float]] = [{} for _ in frames]
-        depths = self._depth_for(frames, timings)
-        return [self._finish(rgb, depths[i], None if timestamps is None else timestamps[i], timings[i], controls,
-                             focus_settings) for i, rgb in enumerate(frames)]
+        with self._ops.guard():  # a device out of memory: one line naming what to lower
+            uploaded = [self._ops.upload(f) for f in frames] if self._on_device else frames
+            depths = self._depth_for(frames, timings, uploaded)
+            return [self._finish(rgb, uploaded[i], depths[i], None if timestamps is None else timestamps[i],
+                                 timings[i], controls, focus_settings) for i, rgb in enumerate(frames)]
 
     def _predict_one(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(the frame, its raw depth map, seconds the model took): the work live depth does beside the frames."""
@@ -128,10 +135,12 @@ class VideoSession:
         depth = self.models.depth.predict_batch([rgb], input_size=self.depth_size)[0]
         return rgb, depth, time.perf_counter() - t0
 
-    def _smoothed(self, depth: np.ndarray, rgb: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+    def _smoothed(self, depth, rgb: np.ndarray, timings: dict[str, float]):
         if self._smoother is None:
             return depth
         with timed(timings, "smooth"):
+            if not isinstance(depth, np.ndarray):  # the smoother works on the host: down once, up once
+                return self._ops.upload(self._smoother.update(self._ops.download(depth), rgb))
             return self._smoother.update(depth, rgb)
 
     def _live_depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray]:
@@ -154,8 +163,10 @@ class VideoSession:
                 out.append(self._carry.carry(rgb))
         return out
 
-    def _depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray | None]:
-        """Each frame's depth: fresh every ``depth_every`` frames (smoothed), the latest map in between."""
+    def _depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]], uploaded: list) -> list:
+        """Each frame's depth: fresh every ``depth_every`` frames (smoothed), the latest map in between. On the
+        device frame path with the model on that device, the maps are made from the uploaded frames and stay
+        there (numpy arrays otherwise)."""
         model = self.models.depth
         if model is None:
             return [None] * len(frames)
@@ -164,35 +175,41 @@ class VideoSession:
         every = self.settings.depth_every
         todo = [i for i in range(len(frames))
                 if (self._frame_index + i) % every == 0 or self._last_depth is None and i == 0]
-        fresh: dict[int, np.ndarray] = {}
+        fresh: dict[int, Any] = {}
         if todo:
             t0 = time.perf_counter()
-            maps = model.predict_batch([frames[i] for i in todo], input_size=self.depth_size)
+            if self._device_depth:
+                maps = model.predict_tensors([uploaded[i] for i in todo], input_size=self.depth_size)
+            else:
+                maps = model.predict_batch([frames[i] for i in todo], input_size=self.depth_size)
             per = (time.perf_counter() - t0) / len(todo)
             for i, d in zip(todo, maps):
                 fresh[i] = d
                 timings[i]["depth"] = per
-        out: list[np.ndarray | None] = []
+        out: list = []
         for i in range(len(frames)):
             if i in fresh:
                 self._last_depth = self._smoothed(fresh[i], frames[i], timings[i])
             out.append(self._last_depth)
         return out
 
-    def _finish(self, rgb: np.ndarray, depth: np.ndarray | None, timestamp: float | None,
-                timings: dict[str, float], controls: LiveControls, focus_settings) -> FrameResult:
+    def _finish(self, rgb: np.ndarray, frame, depth, timestamp: float | None, timings: dict[str, float],
+                controls: LiveControls, focus_settings) -> FrameResult:
+        """The rest of one frame: ``rgb`` on the host (the detectors), ``frame`` the frame path's copy of it."""
         self._frame_index += 1
         stream_ms = int(round((timestamp if timestamp is not None else self._frame_index / _DEFAULT_FPS) * 1000))
         ts_ms = self.models.video_timestamp(stream_ms)
+        if depth is not None and self._on_device:
+            depth = self._ops.upload(depth)  # a map made on the host (live depth, another device): up once
         faces, protect = self._subject(rgb, ts_ms, timings, depth)
         focus = coc = None
         with timed(timings, "focus"):
             if depth is not None:
                 focus, coc = focus_and_coc(depth, faces, protect, focus_settings, self.settings.approach, controls,
-                                           pull=lambda f: self._pull_focus(f, timestamp))
+                                           pull=lambda f: self._pull_focus(f, timestamp), ops=self._ops)
         self._last_time = timestamp
         with timed(timings, "render"):
-            output, coc = render(rgb, coc, protect, largest_blur(focus_settings, rgb.shape, controls),
+            output, coc = render(frame, coc, protect, largest_blur(focus_settings, rgb.shape, controls),
                                  self.stages.bokeh, self._ops)
         return FrameResult(output=output, depth=depth, protect=protect, coc=coc, focus=focus, faces=faces,
                            timings=timings)
@@ -207,9 +224,9 @@ class VideoSession:
         cut = self._smoother is not None and self._smoother.last_cut_reason == "frame"
         return self._puller.update(focus, dt, cut=cut)
 
-    def _subject(self, rgb: np.ndarray, ts_ms: int, timings: dict[str, float],
-                 depth: np.ndarray | None) -> tuple[list, np.ndarray]:
-        """(faces in ``rgb`` pixels, protection mask HxW), found on a reduced working copy."""
+    def _subject(self, rgb: np.ndarray, ts_ms: int, timings: dict[str, float], depth) -> tuple[list, Any]:
+        """(faces in ``rgb`` pixels, protection mask HxW as the frame path's array), found on a reduced working
+        copy; the mask is brought to the frame's size by the frame path's operations."""
         from ..stages.masks import build_protection_mask
 
         h, w = rgb.shape[:2]
@@ -224,21 +241,31 @@ class VideoSession:
         if motion is not None:
             with timed(timings, "motion"):
                 motion.update(work)
-        faces, person, people, chosen = find_subject(self.models, work, faces, depth, ts_ms, timings,
-                                                     self._find_people, None if motion is None else motion.choose)
+        faces, person, people, chosen = find_subject(self.models, work, faces, self._host_depth(depth, work), ts_ms,
+                                                     timings, self._find_people,
+                                                     None if motion is None else motion.choose)
         with timed(timings, "mask"):
             weight = None if motion is None else motion.weight(person, people)
             person = subject_map(work.shape, person, people, chosen)
             protect = build_protection_mask(work, person, faces, self.stages.mask)
             if weight is not None:  # bystanders of a clear main subject fade out of the protection
                 protect *= weight
+            protect = self._ops.upload(protect)
             if work is not rgb:
-                import cv2
-
-                protect = cv2.resize(protect, (w, h), interpolation=cv2.INTER_LINEAR)
-                np.clip(protect, 0.0, 1.0, out=protect)
+                protect = self._ops.clip(self._ops.resize(protect, (w, h), "linear"), 0.0, 1.0)
                 faces = scale_faces(faces, w / work.shape[1], h / work.shape[0])
         return faces, protect
+
+    def _host_depth(self, depth, work: np.ndarray) -> np.ndarray | None:
+        """Depth for the subject choice (stages/subjects.py, on the host, reading it at the people's landmarks):
+        the map itself on the host path; from the device only where people are looked for, at the working
+        copy's size (a small copy down, not the whole map)."""
+        if depth is None or isinstance(depth, np.ndarray):
+            return depth
+        if self.models.people is None:
+            return None
+        h, w = work.shape[:2]
+        return self._ops.download(self._ops.resize(depth, (w, h), "area"))
 
     def _find_people(self, work: np.ndarray, faces: list) -> tuple[list, list]:
         """(people, faces incl. the full-range detector's), found every ``people_every`` frames and reused in

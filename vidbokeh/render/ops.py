@@ -190,6 +190,12 @@ class ArrayOps(ABC):
     @abstractmethod
     def copysign(self, magnitude: Array, sign: Array) -> Array: ...
 
+    @abstractmethod
+    def ramp(self, x: Array, origin: float, scale: float, lo: float | None = None,
+             hi: float | None = None) -> Array:
+        """float32 ``(x - origin) * scale`` (origin and scale rounded to float32 first), clipped to
+        [lo, hi] when given; NaN stays NaN. A new array."""
+
     # ---------------------------------------------------------------- reductions (host results)
     @abstractmethod
     def extremes(self, x: Array) -> tuple[float, float]:
@@ -200,6 +206,24 @@ class ArrayOps(ABC):
 
     @abstractmethod
     def any(self, x: Array) -> bool: ...
+
+    @abstractmethod
+    def count(self, mask: Array) -> int:
+        """Number of true (non-zero) values."""
+
+    @abstractmethod
+    def median(self, x: Array, where: Array | None = None) -> float:
+        """Median of the values (of those where ``where`` is true), the two middle ones averaged
+        (numpy's rule); NaN when there are none."""
+
+    @abstractmethod
+    def percentiles(self, x: Array, q: Sequence[float]) -> list[float] | None:
+        """The q-th percentiles (0..100) of x's finite values, interpolated linearly (numpy's
+        default); None when no value is finite."""
+
+    @abstractmethod
+    def histogram_u8(self, x: Array) -> np.ndarray:
+        """Counts of each value 0..255 of a uint8 map, as a host int64 array of 256."""
 
     @abstractmethod
     def axis_min(self, x: Array, axis: int) -> np.ndarray:

@@ -190,6 +190,13 @@ class OpenCVOps(ArrayOps):
     def copysign(self, magnitude, sign):
         return np.copysign(magnitude, sign).astype(np.float32, copy=False)
 
+    def ramp(self, x, origin, scale, lo=None, hi=None):
+        out = np.subtract(x, np.float32(origin), dtype=np.float32)  # worked on in place: one full-size array
+        out *= np.float32(scale)
+        if lo is not None or hi is not None:
+            np.clip(out, lo, hi, out=out)
+        return out
+
     # ---------------------------------------------------------------- reductions
     def extremes(self, x):
         with warnings.catch_warnings():
@@ -201,6 +208,22 @@ class OpenCVOps(ArrayOps):
 
     def any(self, x):
         return bool(x.any())
+
+    def count(self, mask):
+        return int(np.count_nonzero(mask))
+
+    def median(self, x, where=None):
+        values = x if where is None else x[where]
+        return float(np.median(values)) if values.size else float("nan")
+
+    def percentiles(self, x, q):
+        values = x[np.isfinite(x)]
+        if values.size == 0:
+            return None
+        return list(np.percentile(values, list(q)))  # numpy scalars: the arithmetic on them stays numpy's
+
+    def histogram_u8(self, x):
+        return np.bincount(np.asarray(x, np.uint8).reshape(-1), minlength=256).astype(np.int64)
 
     def axis_min(self, x, axis):
         return x.min(axis=axis)

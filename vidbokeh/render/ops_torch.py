@@ -282,6 +282,11 @@ class TorchOps(ArrayOps):
     def copysign(self, magnitude, sign):
         return torch.copysign(magnitude, sign)
 
+    def ramp(self, x, origin, scale, lo=None, hi=None):
+        out = x.to(torch.float32) - float(np.float32(origin))
+        out *= float(np.float32(scale))
+        return out if lo is None and hi is None else out.clamp_(lo, hi)
+
     # ---------------------------------------------------------------- reductions
     def extremes(self, x):
         x = x.to(torch.float32)
@@ -298,6 +303,34 @@ class TorchOps(ArrayOps):
 
     def any(self, x):
         return bool(x.any())
+
+    def count(self, mask):
+        return int(torch.count_nonzero(mask))
+
+    def median(self, x, where=None):
+        values = (x if where is None else x[where]).reshape(-1)
+        n = values.numel()
+        if n == 0:
+            return float("nan")
+        # the two middle values (kthvalue has no size limit, unlike quantile), averaged in the values' own
+        # precision as numpy does
+        if values.device.type == "mps":  # no kthvalue there
+            ordered = torch.sort(values).values
+            low, high = ordered[(n - 1) // 2], ordered[n // 2]
+        else:
+            low, high = values.kthvalue((n + 1) // 2).values, values.kthvalue(n // 2 + 1).values
+        return float((low + high) / 2)
+
+    def percentiles(self, x, q):
+        values = x.reshape(-1).to(torch.float32)
+        values = values[torch.isfinite(values)]
+        if values.numel() == 0:
+            return None
+        qs = torch.tensor([v / 100.0 for v in q], dtype=torch.float64, device=values.device)
+        return [float(v) for v in torch.quantile(values.to(torch.float64), qs).cpu().tolist()]
+
+    def histogram_u8(self, x):
+        return torch.bincount(x.reshape(-1).to(torch.int64), minlength=256).cpu().numpy().astype(np.int64)
 
     def axis_min(self, x, axis):
         return x.amin(dim=axis).cpu().numpy()

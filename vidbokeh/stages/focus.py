@@ -15,6 +15,10 @@ Public API:
         > 0 behind the focus plane (farther), < 0 in front of it (only with blur_foreground),
         0 inside the depth-of-field band. Feed it to bokeh.render_bokeh.
 
+Every function takes ``ops`` (vidbokeh/render/ops.py; None = numpy with OpenCV): the maps may be
+that backend's arrays (torch tensors on a GPU for the torch frame path), the results are that
+backend's arrays, and only a few numbers (percentiles, medians) come back to the host.
+
 Optics: for a thin lens the CoC diameter is proportional to |1/z - 1/z_focus|, i.e. linear in
 inverse depth, so the blur grows linearly with the distance from the focus in normalised inverse
 depth, beyond the ``dof`` band, reaching ``max_blur`` after a further ``ramp``: the far
@@ -85,28 +89,33 @@ def focus_point_pixels(point: tuple[float, float], width: int, height: int) -> t
     return px, py
 
 
-def _check_depth(depth: np.ndarray) -> np.ndarray:
-    depth = np.asarray(depth)
-    if depth.ndim != 2 or depth.size == 0:
-        raise InputError(f"depth must be a non-empty HxW map, got shape {depth.shape}")
-    return depth.astype(np.float32, copy=False)
+def _ops(ops: Any) -> Any:
+    from vidbokeh.render.ops_opencv import OPENCV
+
+    return OPENCV if ops is None else ops
 
 
-def normalise_depth(depth: np.ndarray, settings: FocusSettings = FocusSettings()) -> np.ndarray:
+def _check_depth(depth: Any, ops: Any) -> Any:
+    depth = depth if ops.owns(depth) else np.asarray(depth)
+    if depth.ndim != 2 or depth.shape[0] * depth.shape[1] == 0:
+        raise InputError(f"depth must be a non-empty HxW map, got shape {tuple(depth.shape)}")
+    return ops.upload(depth)
+
+
+def normalise_depth(depth: Any, settings: FocusSettings = FocusSettings(), ops: Any = None) -> Any:
     """Inverse depth -> [0, 1] by robust percentiles (0 = far, 1 = near); flat maps give 0.5."""
-    depth = _check_depth(depth)
-    step = max(1, int(math.sqrt(depth.size / 65536)))  # percentiles from <= ~64k samples
-    sample = depth[::step, ::step]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
+    ops = _ops(ops)
+    depth = _check_depth(depth, ops)
+    h, w = depth.shape
+    step = max(1, int(math.sqrt(h * w / 65536)))  # percentiles from <= ~64k samples
+    bounds = ops.percentiles(depth[::step, ::step], (settings.low_percentile, settings.high_percentile))
+    if bounds is None:
         raise InputError("depth map has no finite values")
-    lo, hi = np.percentile(sample, [settings.low_percentile, settings.high_percentile])
+    lo, hi = bounds
     if not hi - lo > 1e-8 * max(1.0, abs(float(hi))):
-        return np.full(depth.shape, 0.5, np.float32)
-    out = np.nan_to_num(depth, nan=float(lo))  # a copy, worked on in place (the same float32 steps)
-    out -= np.float32(lo)
-    out *= np.float32(1.0 / (hi - lo))
-    return np.clip(out, 0.0, 1.0, out=out)
+        return ops.zeros((h, w)) + 0.5
+    # NaN (no depth) counts as the far end; one full-size array, worked on in place
+    return ops.clean(ops.ramp(depth, lo, 1.0 / (hi - lo)), 0.0, 1.0)
 
 
 def _as_face(face: Any) -> Face:
@@ -123,7 +132,7 @@ def _as_face(face: Any) -> Face:
     return Face(*values, 1.0)
 
 
-def _median_in_box(norm: np.ndarray, box: tuple[float, float, float, float], inner: float) -> float | None:
+def _median_in_box(ops: Any, norm: Any, box: tuple[float, float, float, float], inner: float) -> float | None:
     h, w = norm.shape
     x0, y0, x1, y1 = box
     cx, cy, hw, hh = 0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.5 * inner * (x1 - x0), 0.5 * inner * (y1 - y0)
@@ -131,7 +140,7 @@ def _median_in_box(norm: np.ndarray, box: tuple[float, float, float, float], inn
     r0, r1 = int(max(0, math.floor(cy - hh))), int(min(h, math.ceil(cy + hh)))
     if c1 <= c0 or r1 <= r0:
         return None
-    return float(np.median(norm[r0:r1, c0:c1]))
+    return ops.median(norm[r0:r1, c0:c1])
 
 
 def choose_focus(
@@ -140,7 +149,8 @@ def choose_focus(
     protect_mask: np.ndarray | None = None,
     settings: FocusSettings = FocusSettings(),
     image_size: tuple[int, int] | None = None,
-    norm: np.ndarray | None = None,
+    norm: Any = None,
+    ops: Any = None,
 ) -> float:
     """Focus depth in [0, 1] (normalised inverse depth, 1 = near); see the module docstring.
 
@@ -150,7 +160,8 @@ def choose_focus(
     """
     if settings.focus is not None:
         return float(settings.focus)
-    norm = normalise_depth(depth, settings) if norm is None else norm
+    ops = _ops(ops)
+    norm = normalise_depth(depth, settings, ops) if norm is None else norm
     h, w = norm.shape
     img_h, img_w = image_size if image_size is not None else (h, w)
     sx, sy = w / img_w, h / img_h
@@ -158,7 +169,7 @@ def choose_focus(
         px, py = focus_point_pixels(settings.focus_point, img_w, img_h)
         half = max(1.0, 0.01 * math.hypot(img_w, img_h))
         box = (px - half, py - half, px + half, py + half)
-        value = _median_in_box(norm, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), 1.0)
+        value = _median_in_box(ops, norm, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy), 1.0)
         if value is None:
             raise UsageError(f"focus point {settings.focus_point} lies outside the {img_w}x{img_h} image")
         return value
@@ -166,48 +177,70 @@ def choose_focus(
 
     face = main_face([_as_face(f) for f in faces], (img_h, img_w)) if faces else None
     if face is not None:
-        value = _median_in_box(norm, (face.x0 * sx, face.y0 * sy, face.x1 * sx, face.y1 * sy), 0.5)
+        value = _median_in_box(ops, norm, (face.x0 * sx, face.y0 * sy, face.x1 * sx, face.y1 * sy), 0.5)
         if value is not None:
             return value
     if protect_mask is not None:
-        mask = np.asarray(protect_mask)
-        if mask.shape != norm.shape:
-            import cv2
-
-            mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        mask = ops.upload(protect_mask)
+        if tuple(mask.shape) != (h, w):
+            mask = ops.resize(ops.as_float(mask), (w, h), "linear")
         inside = mask > 0.5
-        if inside.sum() >= max(1, norm.size // 1000):
-            return float(np.median(norm[inside]))
-    return float(_median_in_box(norm, (0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h), 1.0) or np.median(norm))
+        if ops.count(inside) >= max(1, h * w // 1000):
+            return ops.median(norm, inside)
+    return float(_median_in_box(ops, norm, (0.4 * w, 0.4 * h, 0.6 * w, 0.6 * h), 1.0) or ops.median(norm))
 
 
-def otsu_threshold(norm: np.ndarray) -> float:
+def otsu_threshold(norm: Any, ops: Any = None) -> float:
     """Otsu split of a [0, 1] map's histogram (256 bins): the value between the two classes."""
-    import cv2
-
-    u8 = np.clip(norm * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    level, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return float(level) / 255.0
+    ops = _ops(ops)
+    u8 = ops.to_u8(ops.floor(ops.clip(norm * 255.0 + 0.5, 0.0, 255.0)))
+    return otsu_level(ops.histogram_u8(u8)) / 255.0
 
 
-def coc_map(depth: np.ndarray, focus: float, settings: FocusSettings, diag: float,
-            norm: np.ndarray | None = None) -> np.ndarray:
+def otsu_level(hist: np.ndarray) -> int:
+    """The level of a 256-bin histogram that maximises the between-class variance (OpenCV's THRESH_OTSU:
+    the same double-precision steps, so the same level)."""
+    total = float(hist.sum())
+    if total == 0:
+        return 0
+    p = hist.astype(np.float64) / total
+    mu = float(np.dot(np.arange(256), p))
+    q1 = mu1 = best = 0.0
+    level = 0
+    eps = float(np.finfo(np.float32).eps)
+    for i in range(256):
+        p_i = float(p[i])
+        mu1 *= q1
+        q1 += p_i
+        q2 = 1.0 - q1
+        if min(q1, q2) < eps or max(q1, q2) > 1.0 - eps:
+            continue
+        mu1 = (mu1 + i * p_i) / q1
+        mu2 = (mu - q1 * mu1) / q2
+        sigma = q1 * q2 * (mu1 - mu2) * (mu1 - mu2)
+        if sigma > best:
+            best, level = sigma, i
+    return level
+
+
+def coc_map(depth: Any, focus: float, settings: FocusSettings, diag: float, norm: Any = None,
+            ops: Any = None) -> Any:
     """Signed CoC radius in pixels (> 0 behind the focus band, < 0 in front); see module docstring.
 
     ``norm``: normalise_depth(depth, settings) when the caller already has it (not modified)."""
     if not 0.0 <= focus <= 1.0:
         raise UsageError(f"focus must be in [0, 1], got {focus}")
-    norm = normalise_depth(depth, settings) if norm is None else norm
+    ops = _ops(ops)
+    norm = normalise_depth(depth, settings, ops) if norm is None else norm
     max_px = float(settings.max_blur * diag)
     band_far = settings.dof
     if settings.histogram_split:
-        split = otsu_threshold(norm)
+        split = otsu_threshold(norm, ops)
         if split < focus:  # everything nearer than the split belongs to the subject: sharp
             band_far = max(band_far, focus - split)
-    scale = np.float32(max_px / settings.ramp)
-    behind = np.float32(focus - band_far) - norm  # > 0: farther than the sharp band
-    coc = np.clip(behind * scale, 0.0, max_px)
-    if settings.blur_foreground:
-        in_front = norm - np.float32(focus + settings.dof)
-        coc -= np.clip(in_front * scale, 0.0, max_px)
-    return coc.astype(np.float32, copy=False)
+    scale = max_px / settings.ramp
+    # > 0 farther than the sharp band: (focus - band_far - norm) * scale, written as a ramp of norm
+    coc = ops.ramp(norm, focus - band_far, -scale, 0.0, max_px)
+    if settings.blur_foreground:  # < 0 nearer than it
+        coc -= ops.ramp(norm, focus + settings.dof, scale, 0.0, max_px)
+    return coc
