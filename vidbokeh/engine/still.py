@@ -11,7 +11,7 @@ like the full render shrunk.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import UsageError
