@@ -17,12 +17,16 @@ Public functions (stable; family modules and the model wrapper use them):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ..errors import InputError, UsageError
 from .registry import DepthVariant
+
+if TYPE_CHECKING:
+    import torch
 
 RESIZE_METHODS = ("lower_bound", "upper_bound", "minimal")
 
