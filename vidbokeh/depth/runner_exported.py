@@ -99,7 +99,7 @@ class ExportedRunner:
             log.info("exporting %s for %s at %dx%d (once; cached in %s)", self.variant.name, runtime, *shape,
                      key.folder().parent)
             path = build_graph(self.net, key, lambda graph: self._verify(runtime, graph, shape))
-        session = open_session(runtime, path, self.device, self._threads(), self.precision_request)
+        session = open_session(runtime, path, self.device, self._threads(), self.precision_request, keep_compiled=True)
         self.precision = session.precision
         return session
 

@@ -1,8 +1,9 @@
 """One loaded exported graph per runtime: ``session(x)`` maps a (1, 3, h, w) float32 array to (1, h', w').
 
-``open_session(runtime, path, device, threads, precision="auto")``: an ONNX Runtime
+``open_session(runtime, path, device, threads, precision="auto", keep_compiled=False)``: an ONNX Runtime
 ``InferenceSession`` or an OpenVINO compiled model, built once and called per frame. ``.precision``
-is the precision the runtime really computes in ("fp32", "bf16", "fp16").
+is the precision the runtime really computes in ("fp32", "bf16", "fp16"). ``keep_compiled``: OpenVINO's
+compiled model is kept beside the (cached) graph and imported next time (``compiled_blob.py``).
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ class OnnxRuntimeSession:
 
 
 class OpenVinoSession:
-    def __init__(self, path: Path, device: torch.device, threads: int, precision: str = "auto") -> None:
+    def __init__(self, path: Path, device: torch.device, threads: int, precision: str = "auto",
+                 keep_compiled: bool = False) -> None:
         import openvino as ov
 
         if device.type != "cpu":
@@ -54,7 +56,12 @@ class OpenVinoSession:
                 raise UsageError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
             config["INFERENCE_PRECISION_HINT"] = _OV_PRECISIONS[precision]
         core = ov.Core()
-        self._compiled = core.compile_model(str(path), "CPU", config)
+        if keep_compiled:
+            from .compiled_blob import compile_cached
+
+            self._compiled = compile_cached(core, Path(path), config)
+        else:
+            self._compiled = core.compile_model(str(path), "CPU", config)
         effective = str(self._compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
         self.precision = next((k for k, v in _OV_PRECISIONS.items() if v in effective), "fp32")
         self._request = self._compiled.create_infer_request()
@@ -64,6 +71,8 @@ class OpenVinoSession:
         return np.array(next(iter(result.values())), copy=True)
 
 
-def open_session(runtime: str, path: Path, device: torch.device, threads: int, precision: str = "auto"):
-    cls = {"onnxruntime": OnnxRuntimeSession, "openvino": OpenVinoSession}[runtime]
-    return cls(path, device, threads, precision)
+def open_session(runtime: str, path: Path, device: torch.device, threads: int, precision: str = "auto",
+                 keep_compiled: bool = False):
+    if runtime == "openvino":
+        return OpenVinoSession(path, device, threads, precision, keep_compiled=keep_compiled)
+    return OnnxRuntimeSession(path, device, threads, precision)
