@@ -22,6 +22,7 @@ import numpy as np
 
 from vidbokeh.errors import ModelError, UsageError
 from vidbokeh.stages.faces import Face, as_rgb_uint8, import_mediapipe, next_video_timestamp
+from vidbokeh.stages.mask_ops import soft_threshold
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SegmenterSettings:
     min_person_frac: float = 0.002  # smaller regions (fraction of the image) are ignored
     crop_margin: float = 0.25  # extra room around a person's box, fraction of its larger side
     upside_down: bool = True  # the crop pass also looks at the crop turned 180 degrees
+    turned_sure: tuple[float, float] = (0.6, 0.9)  # the turned look's probability ramped to 0..1 between these
     refine_max_frac: float = 0.6  # a person box wider/taller than this fraction is not re-cropped
     row_ratio: float = 1.5  # ... unless it is this many times wider than tall (a row of people: cropped in parts)
 
@@ -49,6 +51,8 @@ class SegmenterSettings:
             raise UsageError("max_people must be >= 0")
         if not 0.0 < self.seed_threshold < 1.0:
             raise UsageError("seed_threshold must be in (0, 1)")
+        if not 0.0 <= self.turned_sure[0] < self.turned_sure[1] <= 1.0:
+            raise UsageError("turned_sure must be (low, high) with 0 <= low < high <= 1")
 
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
@@ -100,8 +104,10 @@ class PersonSegmenter:
                 # The selfie model was trained on upright people; a dancer on their hands loses their legs. The
                 # crop turned over finds them; either answer counts. A person the pose model saw upright gets no
                 # turned look: there it only adds what is not there (legs below the feet, read upside down).
+                # Read the wrong way up, the model also takes some background for a person, less surely (grey
+                # blocks of wall): only what it is sure of counts.
                 turned = self._run(np.ascontiguousarray(crop[::-1, ::-1]))[::-1, ::-1]
-                crop_prob = np.maximum(crop_prob, turned)
+                crop_prob = np.maximum(crop_prob, soft_threshold(turned, *self.settings.turned_sure))
             weight = _inner_weight(y1 - y0, x1 - x0, at_edge=(y0 == 0, y1 == h, x0 == 0, x1 == w))
             np.maximum(fine[y0:y1, x0:x1], weight * crop_prob, out=fine[y0:y1, x0:x1])
             np.maximum(cover[y0:y1, x0:x1], weight, out=cover[y0:y1, x0:x1])
