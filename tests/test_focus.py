@@ -162,3 +162,17 @@ def test_settings_are_validated() -> None:
     with pytest.raises(UsageError):
         coc_map(_ramp(), 2.0, FocusSettings(), 100.0)
     assert replace(FocusSettings(), max_blur=0.01).max_blur == 0.01
+
+
+def test_otsu_split_is_opencvs_level():
+    """otsu_threshold works from a 256-bin histogram (so it runs on any backend) and finds OpenCV's level."""
+    import cv2
+
+    rng = np.random.default_rng(4)
+    for k in range(12):
+        norm = np.clip(rng.normal(0.2 + 0.05 * k, 0.15, (60, 80)), 0.0, 1.0).astype(np.float32)
+        if k % 2:
+            norm[:30] = np.clip(rng.normal(0.8, 0.05, (30, 80)), 0.0, 1.0)
+        u8 = np.clip(norm * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        level, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        assert otsu_threshold(norm) == level / 255.0

@@ -13,7 +13,7 @@ import torch
 
 from vidbokeh.depth import create_depth_model, get_variant, list_depth_models, random_depth_model
 from vidbokeh.depth.transforms import constrain_to_multiple, net_input_size
-from vidbokeh.errors import UsageError, WeightsMismatchError, WeightsNotFoundError
+from vidbokeh.errors import InputError, UsageError, WeightsMismatchError, WeightsNotFoundError
 
 torch.set_num_threads(2)
 
@@ -80,6 +80,30 @@ def test_predict_batch_equals_predict_and_rounds_input_size() -> None:
     # input_size is rounded to the variant's multiple (lower_bound: never below the target)
     assert m.net_input(_image(256, 256), input_size=300).shape == (3, 308, 308)
     assert m.net_input(_image(256, 256), input_size=266).shape == (3, 266, 266)
+
+
+def test_device_frames_are_preprocessed_where_they_are_and_maps_stay_there() -> None:
+    """predict_tensors: uint8 frame tensors are preprocessed by torch on the model's device (float32, bicubic as
+    OpenCV's INTER_CUBIC) and the maps come back as tensors there; the same maps as the host route's."""
+    from vidbokeh.depth.transforms import preprocess, preprocess_tensor
+
+    m = random_depth_model("depth_anything_v2_vits", device="cpu")
+    images = [_image(90, 120, 1), _image(150, 70, 2), _image(90, 120, 3)]
+    for im in images:
+        for size in (None, 140):
+            host = preprocess(im, m.variant, size)
+            assert host.dtype == np.float32
+            device = preprocess_tensor(torch.from_numpy(im)[None], m.variant, size)[0]
+            assert device.dtype == torch.float32 and tuple(device.shape) == host.shape
+            assert float(np.abs(device.numpy() - host).max()) < 5e-4
+    on_host = m.predict_batch(images, input_size=140)
+    on_device = m.predict_tensors([torch.from_numpy(im) for im in images], input_size=140)
+    assert all(isinstance(d, torch.Tensor) and d.device == m.device and d.dtype == torch.float32 for d in on_device)
+    for a, b in zip(on_host, on_device):
+        assert tuple(b.shape) == a.shape
+        np.testing.assert_allclose(b.numpy(), a, atol=2e-3 * float(np.abs(a).max()))
+    with pytest.raises(InputError, match="uint8"):
+        m.predict_tensors([torch.zeros(10, 10, 3)])
 
 
 def test_midas_input_size_rounds_to_32() -> None:

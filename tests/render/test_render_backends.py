@@ -171,6 +171,62 @@ def test_primitives_agree():
     assert np.array_equal(a, b)
 
 
+def test_focus_and_coc_agree_on_both_backends(samples_dir: Path):
+    """stages/focus.py is written once over the ops: the focus plane and the CoC map from torch tensors match
+    the OpenCV backend's (NaN holes, a face, a person mask of another size, the Otsu split, the foreground)."""
+    from vidbokeh.stages.focus import FocusSettings, choose_focus, coc_map, normalise_depth
+
+    t = get_ops("torch", "cpu")
+    rgb = _scenes(samples_dir)[0][1]
+    h, w = rgb.shape[:2]
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    depth = cv2.GaussianBlur(grey, (0, 0), 6.0) * 0.01 + np.linspace(0.0, 2.0, h, dtype=np.float32)[:, None]
+    depth[5:15, 10:30] = np.nan
+    protect, _ = _maps(rgb, None)
+    small_mask = cv2.resize(protect, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    face = (0.4 * w, 0.2 * h, 0.6 * w, 0.4 * h)
+    cases = [({}, [], protect), ({}, [face], None), ({}, [], small_mask), ({"histogram_split": True}, [], protect),
+             ({"blur_foreground": True, "dof": 0.02}, [], None), ({"focus_point": (0.3, 0.7)}, [], None)]
+    for knobs, faces, mask in cases:
+        settings = FocusSettings(**knobs)
+        norm = normalise_depth(depth, settings)
+        norm_t = normalise_depth(torch.from_numpy(depth), settings, t)
+        assert isinstance(norm_t, torch.Tensor)
+        np.testing.assert_allclose(norm_t.numpy(), norm, atol=1e-6)
+        focus = choose_focus(depth, faces, mask, settings, norm=norm)
+        focus_t = choose_focus(None, faces, None if mask is None else torch.from_numpy(mask), settings, norm=norm_t,
+                               ops=t)
+        assert abs(focus - focus_t) < 1e-6, knobs
+        coc = coc_map(depth, focus, settings, math.hypot(h, w), norm=norm)
+        coc_t = coc_map(None, focus_t, settings, math.hypot(h, w), norm=norm_t, ops=t)
+        assert np.abs(coc_t.numpy() - coc).max() < 1e-3, knobs
+        assert coc.max() > 1.0 and (coc.min() < -1.0) == settings.blur_foreground
+
+
+def test_reductions_agree():
+    """The focus stage's reductions: percentiles over finite values, medians (even counts averaged), counts,
+    8-bit histograms, and the float32 ramp."""
+    rng = np.random.default_rng(11)
+    t = get_ops("torch", "cpu")
+    x = rng.normal(size=(37, 52)).astype(np.float32)
+    x[3, :9] = np.nan
+    x[4, :2] = np.inf
+    inside = x > 0.3
+    assert t.percentiles(t.upload(x), (2.0, 50.0, 98.0)) == pytest.approx(OPENCV.percentiles(x, (2.0, 50.0, 98.0)),
+                                                                           abs=1e-6)
+    assert t.percentiles(t.upload(np.full((3, 3), np.nan, np.float32)), (50.0,)) is None
+    finite = np.nan_to_num(x, nan=0.0, posinf=0.0)
+    for values, where in ((finite, None), (finite, inside), (finite[:, :51], None)):  # odd and even counts
+        tw = None if where is None else torch.from_numpy(where)
+        assert t.median(t.upload(values), tw) == OPENCV.median(values, where)
+    assert t.count(torch.from_numpy(inside)) == OPENCV.count(inside) == int(inside.sum())
+    u8 = rng.integers(0, 256, (40, 30), dtype=np.uint8)
+    assert np.array_equal(t.histogram_u8(t.upload(u8)), OPENCV.histogram_u8(u8))
+    for lo, hi in ((None, None), (0.0, 1.5)):
+        np.testing.assert_array_equal(t.download(t.ramp(t.upload(finite), 0.25, -3.0, lo, hi)),
+                                      OPENCV.ramp(finite, 0.25, -3.0, lo, hi))
+
+
 def test_backend_choice():
     assert resolve_frame_backend("auto", "cpu") == "opencv"
     assert resolve_frame_backend("auto", None) == ("torch" if CUDA else "opencv")  # torch is loaded here

@@ -1,0 +1,189 @@
+"""The torch frame path through the engine (issue 11), on the CPU (and on CUDA with the ``gpu`` marker).
+
+A VideoSession with ``frame_backend="torch"`` uploads each frame once; depth is made from the uploaded frame and
+stays on the device, focus and the CoC map are computed there, the protection mask is brought to the frame's size
+there, and one uint8 frame comes back. Checked against the OpenCV path on frames of a shared clip (PSNR >= 40 dB,
+protected pixels bit-exact), by what crosses to the host, and by memory that does not grow with the stream.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import tracemalloc
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vidbokeh.engine import EffectSettings, VideoProfile, VideoSession, load_models, render_still
+from vidbokeh.render import get_ops
+
+MIN_PSNR = 40.0
+CUDA = torch.cuda.is_available()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def clip(samples_dir: Path) -> list[np.ndarray]:
+    """12 frames of the juggling clip at 320x180."""
+    import av
+
+    frames = []
+    with av.open(str(samples_dir / "videos" / "sam2_juggle.mp4")) as container:
+        for frame in container.decode(video=0):
+            frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), (320, 180), interpolation=cv2.INTER_AREA))
+            if len(frames) == 12:
+                break
+    return frames
+
+
+@pytest.fixture(scope="module")
+def hybrid(synthetic_weights):
+    """Hybrid models for video; the working copy (160 px) is smaller than the frames, so the mask is upsampled."""
+    settings = EffectSettings(approach="hybrid", weights=synthetic_weights("dav2_vits"), device="cpu", depth_size=98,
+                              video_profile=VideoProfile(work_max_side=160))
+    with load_models(settings, "video", progress=False) as models:
+        yield models
+
+
+def _session_results(models, frames, **knobs):
+    session = VideoSession(models, replace(models.settings, **knobs))
+    stamps = [i / 24 for i in range(len(frames))]
+    return session.process_batch(frames[:4], stamps[:4]) + [session.process(f, t) for f, t in
+                                                             zip(frames[4:], stamps[4:])]
+
+
+def test_torch_path_matches_opencv_through_a_video_session(hybrid, clip):
+    for blur_foreground in (False, True):
+        reference = _session_results(hybrid, clip, frame_backend="opencv", blur_foreground=blur_foreground)
+        results = _session_results(hybrid, clip, frame_backend="torch", blur_foreground=blur_foreground)
+        for rgb, ref, out in zip(clip, reference, results):
+            for name in ("depth", "protect", "coc"):
+                assert isinstance(out.as_made(name), torch.Tensor), name  # made on the device
+                assert isinstance(getattr(out, name), np.ndarray), name  # and brought to the host when read
+            assert isinstance(ref.as_made("coc"), np.ndarray)
+            assert psnr(ref.output, out.output) >= MIN_PSNR, psnr(ref.output, out.output)
+            sharp = out.protect >= 1.0
+            assert sharp.any() and np.array_equal(out.output[sharp], rgb[sharp])
+            assert not np.array_equal(out.output[~sharp], rgb[~sharp])
+            assert float(np.abs(out.protect - ref.protect).max()) < 1e-5
+            span = float(ref.depth.max() - ref.depth.min())
+            assert float(np.abs(out.depth - ref.depth).max()) < 2e-3 * span
+            assert abs(out.focus - ref.focus) < 2e-3
+
+
+def _downloads(monkeypatch, ops) -> list[tuple]:
+    """The shapes and dtypes of what the frame path brings to the host."""
+    seen: list[tuple] = []
+    real = ops.download
+
+    def counting(x):
+        seen.append((tuple(x.shape), x.dtype))
+        return real(x)
+
+    monkeypatch.setattr(ops, "download", counting)
+    return seen
+
+
+def test_depth_stays_on_the_device_and_only_the_frame_comes_back(hybrid, clip, monkeypatch):
+    """Without smoothing, a frame sends to the host its output (uint8) and, for the people's subject choice, depth
+    at the working copy's size only; the host depth route of the model is not taken. With smoothing (on the host)
+    the fresh map goes down once more."""
+    ops = get_ops("torch", "cpu")
+    seen = _downloads(monkeypatch, ops)
+    host_route = []
+    monkeypatch.setattr(hybrid.depth, "predict_batch", lambda *a, **k: host_route.append(1))
+    results = _session_results(hybrid, clip[:6], frame_backend="torch", smoothing=0.0)
+    assert not host_route
+    frame_shape, work_shape = clip[0].shape, (90, 160)
+    assert seen.count((frame_shape, torch.uint8)) == 6
+    assert seen.count((work_shape, torch.float32)) == 6
+    assert len(seen) == 12, seen
+    seen.clear()
+    _session_results(hybrid, clip[:6], frame_backend="torch")
+    assert seen.count((frame_shape[:2], torch.float32)) == 6  # the smoother's copy of each fresh map
+    assert all(r.focus is not None for r in results)
+
+
+def test_still_renders_on_the_torch_path_like_opencv(hybrid, samples_dir, synthetic_weights):
+    settings = EffectSettings(approach="hybrid", weights=synthetic_weights("dav2_vits"), device="cpu", depth_size=98)
+    rgb = cv2.imread(str(samples_dir / "images" / "obama_official_portrait.jpg"))[:, :, ::-1]
+    rgb = np.ascontiguousarray(cv2.resize(rgb, (240, 300), interpolation=cv2.INTER_AREA))
+    with load_models(settings) as models:
+        ref = render_still(models, rgb, settings)
+        out = render_still(models, rgb, replace(settings, frame_backend="torch"))
+    assert isinstance(out.as_made("coc"), torch.Tensor)
+    assert psnr(ref.output, out.output) >= MIN_PSNR
+    sharp = out.protect >= 1.0
+    assert sharp.any() and np.array_equal(out.output[sharp], rgb[sharp])
+    assert float(np.abs(out.coc - ref.coc).max()) < 0.05
+
+
+def _grow(session, frames, count: int, start: int) -> None:
+    for i in range(start, start + count):
+        session.process(frames[i % len(frames)], i / 30)
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    with warnings.catch_warnings():  # isinstance on every object touches deprecated torch names
+        warnings.simplefilter("ignore")
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+
+def _memory_stays_flat(device: str, frames, weights) -> None:
+    settings = EffectSettings(approach="depth_anything", weights=weights, device=device, depth_size=56,
+                              frame_backend="torch")
+    ops = get_ops("torch", device)
+    with load_models(settings, "video", progress=False) as models:
+        session = VideoSession(models, settings)
+        _grow(session, frames, 40, 0)  # warm: kernels, tables, the smoother's state
+        consts, tensors = len(ops._consts), _live_tensors()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            device_before = torch.cuda.memory_allocated() if device == "cuda" else 0
+            _grow(session, frames, 260, 40)
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(ops._consts) == consts <= 256  # the uploaded kernels and tables: a bounded cache, not per frame
+        assert _live_tensors() <= tensors  # no tensor kept per frame (depth maps, CoC maps, frames)
+        assert grown < 1_000_000, grown  # host memory (numpy's allocations are traced): a frame is 17 KB
+        if device == "cuda":
+            assert torch.cuda.memory_allocated() - device_before < 1_000_000
+
+
+def test_device_path_memory_does_not_grow_with_video_length(clip, synthetic_weights):
+    """300 small frames through a torch-path session on the CPU: no per-frame cache or state grows."""
+    frames = [cv2.resize(f, (96, 54), interpolation=cv2.INTER_AREA) for f in clip]
+    _memory_stays_flat("cpu", frames, synthetic_weights("dav2_vits"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_cuda_session_memory_does_not_grow(clip, synthetic_weights):
+    _memory_stays_flat("cuda", clip, synthetic_weights("dav2_vits"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_cuda_session_matches_opencv(clip, synthetic_weights):
+    settings = EffectSettings(approach="hybrid", weights=synthetic_weights("dav2_vits"), device="cuda",
+                              depth_size=98, video_profile=VideoProfile(work_max_side=160))
+    with load_models(settings, "video", progress=False) as models:
+        reference = _session_results(models, clip, frame_backend="opencv")
+        results = _session_results(models, clip, frame_backend="torch")
+    for rgb, ref, out in zip(clip, reference, results):
+        assert out.as_made("depth").device.type == "cuda"
+        assert psnr(ref.output, out.output) >= MIN_PSNR
+        sharp = out.protect >= 1.0
+        assert np.array_equal(out.output[sharp], rgb[sharp])
