@@ -177,6 +177,7 @@ def test_cuda_session_memory_does_not_grow(clip, synthetic_weights):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 def test_cuda_session_matches_opencv(clip, synthetic_weights):
+    pytest.importorskip("mediapipe", reason="hybrid needs MediaPipe's segmenter (tools/gpu_pack.sh may leave it out)")
     settings = EffectSettings(approach="hybrid", weights=synthetic_weights("dav2_vits"), device="cuda",
                               depth_size=98, video_profile=VideoProfile(work_max_side=160))
     with load_models(settings, "video", progress=False) as models:
