@@ -2,7 +2,7 @@
 """Subject-protection figures (issue 12) with the shared metric, per photo and median, and on a labelled clip.
 
     python tools/eval_subjects.py [--photos DIR] [--clip MP4 --clip-masks DIR] [--approach selfie]
-                                  [--skip-photos] [--skip-clip] [--json out.json]
+                                  [--skip-photos] [--skip-clip] [--cost MP4 [--cost-frames N]] [--json out.json]
 
 Photos: every ``DIR/images/*.jpg`` with its mask ``DIR/masks/<stem>.png`` (default: the shared DAVIS portraits),
 run in this process through the engine with default settings (``--approach`` as given: ``selfie`` is what
@@ -14,6 +14,9 @@ Every figure comes from ``$VIDBOKEH_SHARED/metrics/portrait_metrics.py``: fg_psn
 The photos' subject stages' time per photo (faces + people + segment + mask, from the engine's timings, wall clock)
 is printed too, and the process's CPU time for the whole photo (every thread; the machine may be shared: CPU time
 moves less with the load than wall time does).
+``--cost CLIP``: what the video subject stages cost per frame (ms, the engine's own stage timings, and the
+process's CPU time per frame), with the motion cue (stages/subject_motion.py) on and off, alternating frame
+by frame in one run so that the machine's load weighs on both alike.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VIDBOKEH_SHARED", ROOT.parent / "shared"))
 FIGURES = ("fg_psnr", "bg_energy", "sharp_iou", "leak")
-SUBJECT_STAGES = ("faces", "segment", "people", "mask")
+SUBJECT_STAGES = ("faces", "segment", "people", "mask", "motion")
 
 
 def load_metrics():
@@ -118,6 +121,48 @@ def clip_figures(clip: Path, masks: Path, extra_args: list[str] = ()) -> dict:
             "rows": rows}
 
 
+def subject_cost(clip: Path, frames: int = 96, approach: str = "selfie") -> dict:
+    """Per-frame ms of each subject stage and of the process's CPU, with the motion cue on and off."""
+    import time
+
+    from vidbokeh.engine import EffectSettings, load_models
+    from vidbokeh.engine.settings import VideoProfile
+    from vidbokeh.engine.video import VideoSession
+
+    pictures = []
+    import av
+
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            pictures.append(frame.to_ndarray(format="rgb24"))
+            if len(pictures) == frames:
+                break
+    out: dict = {"clip": clip.name, "frames": len(pictures), "size": list(pictures[0].shape[1::-1])}
+    runs = {}
+    for motion in (True, False):
+        settings = EffectSettings(approach=approach, video_profile=VideoProfile(subject_motion=motion))
+        models = load_models(settings, "video", progress=False)
+        runs[motion] = (models, VideoSession(models), {k: [] for k in (*SUBJECT_STAGES, "subject", "cpu")})
+    try:
+        for i, rgb in enumerate(pictures):
+            for motion in ((True, False) if i % 2 else (False, True)):
+                _, session, acc = runs[motion]
+                cpu = time.process_time()
+                result = session.process(rgb, i / 24.0)
+                acc["cpu"].append(time.process_time() - cpu)
+                for key in SUBJECT_STAGES:
+                    acc[key].append(result.timings.get(key, 0.0))
+                acc["subject"].append(sum(result.timings.get(k, 0.0) for k in SUBJECT_STAGES))
+    finally:
+        for models, session, _ in runs.values():
+            session.close()
+            models.close()
+    skip = min(6, len(pictures) // 4)  # model warm-up
+    for motion, (_, _, acc) in runs.items():
+        out["on" if motion else "off"] = {k: round(1000 * statistics.mean(v[skip:]), 2) for k, v in acc.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=SHARED / "samples" / "portraits")
@@ -127,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--approach", default="selfie")
     parser.add_argument("--skip-photos", action="store_true")
     parser.add_argument("--skip-clip", action="store_true")
+    parser.add_argument("--cost", type=Path, help="a clip to measure the video subject stages' cost per frame on")
+    parser.add_argument("--cost-frames", type=int, default=96)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     report: dict = {"load": os.getloadavg()[0]}
@@ -150,6 +197,16 @@ def main(argv: list[str] | None = None) -> int:
               f"leak {med['leak']:.4f}; worst leak {clip['worst_leak']['leak']:.4f} (frame "
               f"{clip['worst_leak']['frame']}); flicker ratio {clip['flicker']:.4f}")
         report["clip"] = clip
+    if args.cost is not None:
+        cost = subject_cost(args.cost, args.cost_frames, args.approach)
+        on, off = cost["on"], cost["off"]
+        print(f"\ncost per frame on {cost['clip']} ({cost['size'][0]}x{cost['size'][1]}, {cost['frames']} frames), ms, "
+              f"motion cue on / off:")
+        for key in (*SUBJECT_STAGES, "subject", "cpu"):
+            print(f"  {key:8s} {on[key]:8.2f} {off[key]:8.2f}")
+        print(f"  subject stages on/off: {on['subject'] / max(off['subject'], 1e-9):.3f}; "
+              f"process CPU on/off: {on['cpu'] / max(off['cpu'], 1e-9):.3f}")
+        report["cost"] = cost
     print(f"load average (1 min): {report['load']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
