@@ -286,6 +286,9 @@ def _add_video_arguments(p: argparse.ArgumentParser) -> None:
                    help="run depth every N frames, reusing the latest map in between")
     g.add_argument("--smoothing", type=_number, default=None, metavar="S",
                    help="temporal depth smoothing strength 0..1 (0 = off)")
+    g.add_argument("--keep-everyone", action="store_true",
+                   help="without depth, keep every person sharp (default: still bystanders behind a clear main "
+                        "subject who moves are blurred)")
 
 
 def _add_encoder_arguments(p: argparse.ArgumentParser) -> None:

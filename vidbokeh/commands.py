@@ -44,6 +44,10 @@ def effect_settings(args: argparse.Namespace, *, video: bool) -> EffectSettings:
         depth_every=getattr(args, "depth_every", 1),
         smoothing=getattr(args, "smoothing", None),
     )
+    if getattr(args, "keep_everyone", False):
+        from .engine.settings import VideoProfile
+
+        values["video_profile"] = VideoProfile(subject_motion=False)
     if getattr(args, "preset", None):
         from .presets_file import with_preset
 

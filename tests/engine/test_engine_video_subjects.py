@@ -86,3 +86,18 @@ def test_the_juggler_alone_is_left_as_he_is(samples_dir: Path) -> None:
     for a, b in zip(chosen, everyone):
         assert np.array_equal(a, b)
     assert np.mean([p.max() for p in chosen]) > 0.99  # and he is kept sharp at all
+
+
+@pytest.mark.parametrize("command", ["file", "webcam", "batch"])
+def test_keep_everyone_switches_the_choice_off(command: str) -> None:
+    from vidbokeh.cli_parser import build_parser, settle_device
+    from vidbokeh.commands import effect_settings
+
+    def settings(argv: list[str]):
+        args = build_parser().parse_args(argv)
+        settle_device(args)
+        return effect_settings(args, video=True)
+
+    base = {"file": ["file", "in.mp4", "out.mp4"], "webcam": ["webcam"], "batch": ["batch", "in.mp4", "--out", "o"]}[command]
+    assert settings(base).video_profile.subject_motion
+    assert not settings([*base, "--keep-everyone"]).video_profile.subject_motion
