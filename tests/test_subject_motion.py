@@ -111,9 +111,10 @@ def test_nobody_moves_everyone_stays_a_subject() -> None:
         assert all(w is None for w, _ in run(group, pan, frames=20))
 
 
-def test_a_lone_mover_is_left_as_it_is() -> None:
-    """Nobody beside the mover: nothing to blur, the protection mask is left untouched (the juggler)."""
-    assert all(w is None for w, _ in run([Figure(60, 40, 4.0)], 0.0, frames=20))
+@pytest.mark.parametrize("pan", [0.0, 3.0])
+def test_a_lone_mover_is_left_as_it_is(pan: float) -> None:
+    """Nobody beside the mover (the juggler; a runner the camera follows): the protection mask is left untouched."""
+    assert all(w is None for w, _ in run([Figure(60, 40, 4.0 + pan)], pan, frames=20))
 
 
 def test_people_who_all_move_stay_subjects() -> None:

@@ -50,7 +50,7 @@ class MotionSettings:
     bystanders: float = 0.25  # clear main subject: people outside the zone hold at least this x the zone's mass
     contrast: float = 0.35  # ... and move at most this x as much as the mover
     fade_frames: int = 8  # a subject dropped (or a choice given up) fades over this many frames
-    grow_rate: float = 0.5  # the zone grows by at most this a frame (a mover is caught up with within 2 frames)
+    grow_rate: float = 1.0  # the zone grows by at most this a frame (1: it follows the mover at once)
     subject_share: float = 0.5  # a person whose seen points lie this much in the zone is a subject
     mover_share: float = 0.3
     mover_points: float = 0.1  # a person found is a mover when this share (and 2) of his seen points are in the zone  # a moving blob is a mover when at least this x the largest one
