@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..stages.flow import dis_flow, small_grey
+
 
 class DepthCarry:
     """``anchor(depth, rgb)`` keeps the newest map and its frame; ``carry(rgb)`` returns it warped to ``rgb``.
@@ -31,18 +33,17 @@ class DepthCarry:
 
     def anchor(self, depth: np.ndarray, rgb: np.ndarray) -> None:
         self._depth, self._frame = depth, rgb
-        self._grey = self._small_grey(rgb) if self.flow_side > 0 else None
+        self._grey = small_grey(rgb, self.flow_side) if self.flow_side > 0 else None
 
     def carry(self, rgb: np.ndarray) -> np.ndarray | None:
         depth = self._depth
         if depth is None or self._grey is None or rgb is self._frame:
             return depth
-        grey = self._small_grey(rgb)
+        grey = small_grey(rgb, self.flow_side)
         if grey.shape != self._grey.shape:  # the stream changed size: the old map says nothing here
             return depth
         if self._flow is None:
-            self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-            self._flow.setFinestScale(0)  # the copies are small already: the preset's 1/4 scale loses the motion
+            self._flow = dis_flow(0)  # the copies are small already: the preset's 1/4 scale loses the motion
         flow = self._flow.calc(grey, self._grey, None)  # current pixel -> where it was in the anchor frame
         h, w = depth.shape[:2]
         sy, sx = h / grey.shape[0], w / grey.shape[1]
@@ -51,13 +52,6 @@ class DepthCarry:
         map_x = gx + flow[..., 0] * np.float32(sx)
         map_y = gy + flow[..., 1] * np.float32(sy)
         return cv2.remap(depth, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    def _small_grey(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        scale = min(1.0, self.flow_side / max(h, w))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
-                                                    interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
     def _pixel_grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         if self._grid is None or self._grid[0].shape != (h, w):

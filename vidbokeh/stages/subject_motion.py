@@ -29,6 +29,7 @@ import numpy as np
 
 from vidbokeh.errors import UsageError
 from vidbokeh.stages.faces import scale_faces
+from vidbokeh.stages.flow import dis_flow, small_grey
 from vidbokeh.stages.people import Person
 from vidbokeh.stages.subjects import draw_zone
 
@@ -90,7 +91,7 @@ class SubjectMotion:
 
     def update(self, rgb: np.ndarray) -> None:
         """Flow from ``rgb`` back to the previous frame; the camera's motion taken out; the rest carried."""
-        grey = _small_grey(rgb, self.settings.flow_side)
+        grey = small_grey(rgb, self.settings.flow_side)
         prev, self._grey = self._grey, grey
         if prev is None or prev.shape != grey.shape:
             self._energy = np.zeros(grey.shape, np.float32)
@@ -98,8 +99,7 @@ class SubjectMotion:
             self.clarity = 0.0
             return
         if self._flow is None:
-            self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-            self._flow.setFinestScale(1)  # flow on a 1/2-scale grid of the copy: a quarter of the CPU of scale 0
+            self._flow = dis_flow(1)  # flow on a 1/2-scale grid of the copy: a quarter of the CPU of scale 0
         flow = self._flow.calc(grey, prev, None)  # current pixel -> where it was a frame ago
         gx, gy, samples = self._pixel_grid(grey.shape)
         camera = _camera_motion(flow, samples)
@@ -248,11 +248,3 @@ def _camera_motion(flow: np.ndarray, samples: np.ndarray) -> np.ndarray | None:
     if transform is None or not np.isfinite(transform).all():
         return None
     return transform.astype(np.float32)
-
-
-def _small_grey(rgb: np.ndarray, side: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    scale = min(1.0, side / max(h, w))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
-                                                interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
