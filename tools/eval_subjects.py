@@ -123,8 +123,6 @@ def clip_figures(clip: Path, masks: Path, extra_args: list[str] = ()) -> dict:
 
 def subject_cost(clip: Path, frames: int = 96, approach: str = "selfie") -> dict:
     """Per-frame ms of each subject stage and of the process's CPU, with the motion cue on and off."""
-    import time
-
     from vidbokeh.engine import EffectSettings, load_models
     from vidbokeh.engine.settings import VideoProfile
     from vidbokeh.engine.video import VideoSession
@@ -147,9 +145,9 @@ def subject_cost(clip: Path, frames: int = 96, approach: str = "selfie") -> dict
         for i, rgb in enumerate(pictures):
             for motion in ((True, False) if i % 2 else (False, True)):
                 _, session, acc = runs[motion]
-                cpu = time.process_time()
+                cpu = _cpu_seconds()
                 result = session.process(rgb, i / 24.0)
-                acc["cpu"].append(time.process_time() - cpu)
+                acc["cpu"].append(_cpu_seconds() - cpu)
                 for key in SUBJECT_STAGES:
                     acc[key].append(result.timings.get(key, 0.0))
                 acc["subject"].append(sum(result.timings.get(k, 0.0) for k in SUBJECT_STAGES))
