@@ -113,37 +113,48 @@ def depth_models(synthetic_weights):
 
 def test_live_session_frames_never_wait_for_depth(depth_models) -> None:
     model = depth_models.depth
-    gate, calls = threading.Event(), []
+    gates, calls = [threading.Event(), threading.Event()], []
     real = model.predict_batch
 
     def gated(frames, **kw):
         calls.append(threading.current_thread().name)
-        if len(calls) > 1:  # the first map (the stream's first frame) is made at once
-            gate.wait(30)
+        gates[min(len(calls), 2) - 1].wait(30)  # the first map, then every later one, held until the test opens
         return real(frames, **kw)
 
     model.predict_batch = gated
     frames = _frames(8)
     try:
         with VideoSession(depth_models, live_depth=LatestWorker) as session:
-            first = session.process(frames[0], 0.0)
-            assert "depth" in first.timings and first.depth is not None
-            held = [session.process(f, i / 30) for i, f in enumerate(frames[1:6], 1)]  # depth is held at the gate
+            # not even the stream's first frame waits: until a map arrives frames go without depth (a runtime
+            # may still be opening or exporting), blurred uniformly around the subject
+            early = [session.process(f, i / 30) for i, f in enumerate(frames[:3])]
+            assert all(r.depth is None and "depth" not in r.timings for r in early)
+            assert all(r.output.shape == frames[0].shape and not np.array_equal(r.output, f)
+                       for r, f in zip(early, frames))
+            assert calls == ["vidbokeh-depth"]  # every map is made on the worker, never on the frame loop
+            gates[0].set()
+            first = _until_fresh(session, frames)
+            assert first.depth is not None
+            held = [session.process(f, i / 30) for i, f in enumerate(frames[1:6], 1)]  # the next map is held
             assert all("depth" not in r.timings for r in held)  # no fresh map: each frame got the carried one
             assert all(r.depth is not None and r.output.shape == frames[0].shape for r in held)
-            assert calls[1] == "vidbokeh-depth"  # the second map runs on the worker, not the frame loop
-            gate.set()
-            fresh = None
-            for i in range(200):  # frames keep coming until the worker's map arrives with one of them
-                r = session.process(frames[6 + i % 2], (6 + i) / 30)
-                if "depth" in r.timings:
-                    fresh = r
-                    break
-            assert fresh is not None
+            gates[1].set()
+            assert _until_fresh(session, frames).depth is not None
+            assert set(calls) == {"vidbokeh-depth"}
     finally:
-        gate.set()
+        for gate in gates:
+            gate.set()
         model.predict_batch = real
     assert "vidbokeh-depth" not in _threads()
+
+
+def _until_fresh(session: VideoSession, frames: list[np.ndarray]):
+    """Frames keep coming until the worker's map arrives with one of them (that frame's result)."""
+    for i in range(400):
+        r = session.process(frames[6 + i % 2], (6 + i) / 30)
+        if "depth" in r.timings:
+            return r
+    raise AssertionError("no depth map arrived")
 
 
 def test_file_session_keeps_depth_on_every_frame(depth_models) -> None:

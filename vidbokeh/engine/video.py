@@ -46,7 +46,7 @@ class VideoSession:
                  live_depth: Callable[[Callable[[np.ndarray], tuple], str], DepthFeed] | None = None) -> None:
         """``live_depth``: for a live stream, a factory (pipeline.LatestWorker) of the feed depth runs on at its
         own rate; each frame then takes the newest map, carried to it (engine/depth_carry.py), and never waits
-        for the model. Without it every ``depth_every``-th frame waits for its own map (files: quality first)."""
+        for the model (frames before the first map go without depth). Without it every ``depth_every``-th frame waits for its own map (files: quality first)."""
         models.require_mode("video", "VideoSession")
         self.models = models
         self.settings = models.settings_for(settings if settings is not None else models.settings)
@@ -143,22 +143,25 @@ class VideoSession:
                 return self._ops.upload(self._smoother.update(self._ops.download(depth), rgb))
             return self._smoother.update(depth, rgb)
 
-    def _live_depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray]:
+    def _live_depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray | None]:
         """Live: the newest map the worker finished, carried to each frame; the next frame handed over whenever
-        the worker is idle. Only the stream's first frame waits for a map (there is none to carry yet).
-        ``timings["depth"]`` is set on the frames a fresh map arrived with (the rate the summary reports)."""
+        the worker is idle. No frame waits, not even the stream's first: until the first map arrives (the
+        runtime may still be opening its session, or exporting its graph on first use) frames go without
+        depth, blurred uniformly around the protected subject. ``timings["depth"]`` is set on the frames a
+        fresh map arrived with (the rate the summary reports)."""
         assert self._feed is not None and self._carry is not None
-        out = []
+        out: list[np.ndarray | None] = []
         for rgb, timing in zip(frames, timings):
             done = self._feed.poll()
-            if done is None and self._carry.depth is None and not self._feed.busy:
-                done = self._predict_one(rgb)  # the worker has had nothing yet: it is idle
             if done is not None:
                 made_on, depth, seconds = done
                 timing["depth"] = seconds
                 self._carry.anchor(self._smoothed(depth, made_on, timing), made_on)
             if not self._feed.busy:
                 self._feed.submit(rgb)
+            if self._carry.depth is None:
+                out.append(None)
+                continue
             with timed(timing, "carry"):
                 out.append(self._carry.carry(rgb))
         return out
