@@ -107,7 +107,8 @@ class ExportedRunner:
         return np.random.default_rng(0).standard_normal((1, 3, *shape)).astype(np.float32)
 
     def _verify(self, runtime: str, graph, shape: tuple[int, int]) -> float:
-        session = open_session(runtime, graph, self.device, self._threads(), self.precision_request)
+        # OpenVINO keeps what it compiled here beside the graph being built: the entry's first session imports it
+        session = open_session(runtime, graph, self.device, self._threads(), self.precision_request, keep_compiled=True)
         x = self._probe(shape)
         with torch.inference_mode():  # the float32 network, whatever precision the torch runner uses
             ref = self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
