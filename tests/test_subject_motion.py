@@ -162,3 +162,5 @@ def test_settings_validate_themselves() -> None:
         MotionSettings(contrast=2.0)
     with pytest.raises(UsageError):
         MotionSettings(body_area=-1.0)
+    with pytest.raises(UsageError):
+        MotionSettings(match=300)

@@ -53,8 +53,12 @@ class MotionSettings:
     fade_frames: int = 8  # a subject dropped (or a choice given up) fades over this many frames
     grow_rate: float = 1.0  # the zone grows by at most this a frame (1: it follows the mover at once)
     subject_share: float = 0.5  # a person whose seen points lie this much in the zone is a subject
-    mover_share: float = 0.3
-    mover_points: float = 0.1  # a person found is a mover when this share (and 2) of his seen points are in the zone  # a moving blob is a mover when at least this x the largest one
+    # bystanders are the people beyond the zone (and the zone carried from the frames before) grown by this x the
+    # side of the largest moving blob's area: a mover's own still parts (the juggler's legs) are not
+    near_grow: float = 0.25
+    match: int = 12  # motion is carried to a pixel whose picture a frame ago differs by at most this (grey levels)
+    mover_share: float = 0.3  # a moving blob is a mover when at least this x the largest one
+    mover_points: float = 0.1  # a person found is a mover when this share (and 2) of his seen points are in the zone
 
     def __post_init__(self) -> None:
         if self.flow_side < 32:
@@ -67,8 +71,10 @@ class MotionSettings:
         if not all(0.0 <= v <= 1.0 for v in shares):
             raise UsageError("decay, min_motion, relative, person_threshold, min_core, zone_grow, contrast, "
                              "grow_rate, subject_share, mover_share and mover_points must be in [0, 1]")
-        if self.body_grow < 0 or self.body_area < 0 or self.bystanders < 0:
-            raise UsageError("body_grow, body_area and bystanders must be >= 0")
+        if self.body_grow < 0 or self.body_area < 0 or self.bystanders < 0 or self.near_grow < 0:
+            raise UsageError("body_grow, body_area, bystanders and near_grow must be >= 0")
+        if not 0 <= self.match <= 255:
+            raise UsageError(f"match must be in [0, 255], got {self.match}")
 
 
 class SubjectMotion:
@@ -112,6 +118,11 @@ class SubjectMotion:
                                  flow[..., 1] - (c * gx + (d - 1.0) * gy + ty))
         map_x, map_y = gx + flow[..., 0], gy + flow[..., 1]
         carried = cv2.remap(self._energy, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self.settings.match < 255:  # 255: carried everywhere
+            # carried only where the flow found the same picture a frame ago: where a dancer just left, the
+            # ground's flow points at where he was, and his motion would stay behind as a trail
+            before = cv2.remap(prev, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            carried[cv2.absdiff(before, grey) > self.settings.match] = 0.0
         self._energy = np.maximum(carried * np.float32(self.settings.decay), residual)
         self._zone = cv2.remap(self._zone, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -190,23 +201,22 @@ class SubjectMotion:
             whole |= fits & touched
         whole[0] = False
         zone |= whole[labels]
-        # a person found whose seen landmarks the motion touches is a mover: his whole body joins the zone
-        # (the juggler's still legs under his moving arms)
-        bodies = np.zeros(zone.shape, np.uint8)
+        # a person found whom the motion touches most (one a moving blob) is the mover: his whole body joins the
+        # zone (the juggler's still legs under his moving arms); the spectators a dancer passes in front of are not
+        candidates = []
         for person in people_found:
             seen = (person.visible_points() * scale).astype(int)
-            seen = seen[(seen[:, 0] >= 0) & (seen[:, 0] < zone.shape[1]) & (seen[:, 1] >= 0) & (seen[:, 1] < zone.shape[0])]
+            seen = seen[(seen >= 0).all(axis=1) & (seen[:, 0] < zone.shape[1]) & (seen[:, 1] < zone.shape[0])]
             hits = int(zone[seen[:, 1], seen[:, 0]].sum())
             if hits >= 2 and hits >= s.mover_points * len(seen):
-                draw_zone(bodies, _scaled(person, scale), grow=0.5)
+                candidates.append((hits / len(seen), person))
+        bodies = np.zeros(zone.shape, np.uint8)
+        for _, person in sorted(candidates, key=lambda t: -t[0])[:len(movers)]:
+            draw_zone(bodies, _scaled(person, scale), grow=0.5)
         zone |= bodies > 0
-        # bystanders are people beyond each mover's box grown by ``body_grow`` and beyond the zone carried from
-        # the frames before (his own still parts are not)
-        near = zone | (self._zone > 0.5)
-        for blob in movers:
-            bx, by, bw, bh = blob_stats[blob, :4]
-            gx, gy = int(round(s.body_grow * bw)), int(round(s.body_grow * bh))
-            near[max(0, by - gy):by + bh + gy, max(0, bx - gx):bx + bw + gx] = True
+        reach = max(1, int(round(s.near_grow * np.sqrt(area.max()))))
+        near = cv2.dilate((zone | (self._zone > 0.5)).astype(np.uint8),
+                          cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))) > 0
         inside = float(prob[zone].sum())
         outside = float(prob[~near].sum())
         still = people & ~near
