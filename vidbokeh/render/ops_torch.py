@@ -326,8 +326,9 @@ class TorchOps(ArrayOps):
         values = values[torch.isfinite(values)]
         if values.numel() == 0:
             return None
-        qs = torch.tensor([v / 100.0 for v in q], dtype=torch.float64, device=values.device)
-        return [float(v) for v in torch.quantile(values.to(torch.float64), qs).cpu().tolist()]
+        precise = torch.float32 if values.device.type == "mps" else torch.float64  # MPS has no float64
+        qs = torch.tensor([v / 100.0 for v in q], dtype=precise, device=values.device)
+        return [float(v) for v in torch.quantile(values.to(precise), qs).cpu().tolist()]
 
     def histogram_u8(self, x):
         return torch.bincount(x.reshape(-1).to(torch.int64), minlength=256).cpu().numpy().astype(np.int64)
