@@ -107,7 +107,7 @@ class _LiveWindow:
             now = time.monotonic()
             fps, depth_rate = self._rates(now)
             status = f"{fps:4.1f} fps   latency {(now - frame.capture_time) * 1000:3.0f} ms"
-            if result.depth is not None:
+            if result.as_made("depth") is not None:  # read as made: no copy of a device map to the host
                 status += f"   depth {depth_rate:4.1f}/s"
             status += f"   blur x{self.controls.get().blur_scale:.2f}"
             key = self.preview.write(result.output, lines=(status, KEYS_HELP))
