@@ -3,7 +3,10 @@ face detector (small and distant faces), each at a scale its model handles.
 
 The pose landmarker's person detector sees a 224-px copy of the frame, so a small person is missed there; a
 face the face detectors found without a pose around it gets a second look on a square crop sized to the body
-that face implies. A face for which no pose is found even then is still a person (its face and scale known).
+that face implies. A face for which no pose is found even then is still a person (its face and scale known),
+when the face detector is sure of it (``lone_face_score``): a weak face with no body in the crop where a body
+would be is most often a pattern (a logo, a bag), and taking it as a person would keep a body-shaped patch of
+background sharp and could even make it the main subject.
 A person's ``unit`` is its head size in pixels (about a face detector box's height), estimated from whatever
 is visible, so people can be compared by scale whatever their pose or how much of them the frame holds.
 """
@@ -40,6 +43,7 @@ class PeopleSettings:
     max_face_crops: int = 1  # faces without a pose that get a pose run on their own crop (~40 ms of CPU each)
     crop_min_ratio: float = 0.45  # ... only faces at least this x the largest person's head unit (could be subjects)
     crop_heads: float = 10.0  # side of a face's body crop, in face heights
+    lone_face_score: float = 0.8  # a face whose own crop shows no body is a person only when at least this sure
     visible: float = 0.5  # landmark visibility that counts as seen
     # the detectors see a copy no longer than this (their models take 192-256 px; converting a full-size photo
     # for them cost more than the models)
@@ -50,6 +54,8 @@ class PeopleSettings:
             raise UsageError("max_poses must be >= 1, max_face_crops >= 0, crop_min_ratio in [0, 1]")
         if not (0.0 <= self.min_pose_score <= 1.0 and 0.0 <= self.min_face_score <= 1.0):
             raise UsageError("scores must be in [0, 1]")
+        if not 0.0 <= self.lone_face_score <= 1.0:
+            raise UsageError("lone_face_score must be in [0, 1]")
         if self.crop_heads < 2.0:
             raise UsageError("crop_heads must be >= 2")
         if self.model_side < 64:
@@ -176,13 +182,17 @@ class PeopleFinder:
         for face in sorted(all_faces, key=lambda f: -face_unit(f)):
             if any(_face_belongs(face, p) for p in people):
                 continue
-            found = []
+            found, looked = [], False
             if crops < self.settings.max_face_crops and face_unit(face) >= self.settings.crop_min_ratio * largest:
                 crops += 1
+                looked = True
                 box = body_crop(face, w, h, self.settings.crop_heads)
                 found = [p for p in self._poses(image, box, self._pose_one) if _face_belongs(face, p)]
             if found:
                 people.append(found[0])
+            elif looked and face.score < self.settings.lone_face_score:
+                log.debug("face at (%.0f, %.0f) scored %.2f and its crop holds no body: not taken as a person",
+                          *face.center, face.score)
             else:
                 people.append(Person(box=(face.x0, face.y0, face.x1, face.y1), unit=face_unit(face),
                                      source="face", face=face))
