@@ -7,7 +7,10 @@ what was measured (see the tool's output in the closing note); the issue's targe
 medians sharp_iou >= 0.85, bg_energy <= 0.12, leak <= 0.03, fg_psnr >= 45, no photo with leak > 0.20, and per
 clip leak <= 0.05, sharp_iou >= 0.70, flicker ratio <= 1.0. On these frames the labels themselves, rendered
 by the same blur, reach only sharp_iou 0.76 (median), and the crowd standing right behind the breakdancer is
-at his scale (people, kept sharp without depth) while unlabelled: sharp_iou floors are set accordingly.
+at his scale (people, kept sharp in a photo without depth) while unlabelled: sharp_iou floors are set
+accordingly. In video the crowd keeps still while he moves, so most of it is blurred (stages/subject_motion.py:
+sharp_iou 0.128 -> 0.28, bg_energy 0.62 -> 0.20, measured at landing); what stays sharp is the crowd right
+around him.
 """
 from __future__ import annotations
 
@@ -58,7 +61,9 @@ def test_video_keeps_the_dancer_sharp(tool, samples_dir) -> None:
     videos = samples_dir / "videos"
     clip = tool.clip_figures(videos / "davis2016_breakdance.mp4", videos / "davis2016_breakdance_masks")
     assert clip["frames"] == 84
-    assert clip["median"]["leak"] <= 0.08, clip["median"]
+    assert clip["median"]["leak"] <= 0.05, clip["median"]
+    assert clip["median"]["sharp_iou"] >= 0.2, clip["median"]  # the still crowd far from him is blurred
+    assert clip["median"]["bg_energy"] <= 0.35, clip["median"]
     assert clip["flicker"] <= 1.0
 
 
