@@ -112,11 +112,12 @@ def _record_trust(rf: RemoteFile, digest: str, origin: str) -> None:
         pass  # a read-only store: the file is used, unrecorded
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """``content`` (text, or bytes written as they are) at ``path``, whole or not at all."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as fh:
+            fh.write(content)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:

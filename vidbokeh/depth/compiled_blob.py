@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from .. import store
@@ -53,14 +51,7 @@ def _verified_blob(blob: Path, record: Path) -> bytes | None:
 def _save(compiled, blob: Path, record: Path) -> None:
     data = compiled.export_model()
     data = data.getvalue() if hasattr(data, "getvalue") else bytes(data)  # BytesIO in recent versions
-    fd, tmp = tempfile.mkstemp(prefix=f".{blob.name}.", suffix=".part", dir=blob.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, blob)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    store.write_atomic(blob, data)
     store.write_atomic(record, json.dumps({"sha256": hashlib.sha256(data).hexdigest()}))
 
 
