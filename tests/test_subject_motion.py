@@ -153,6 +153,41 @@ def test_a_person_in_the_movers_zone_becomes_a_subject() -> None:
     assert SubjectMotion().choose(people, [False, True], (H, W)) == [False, True]  # no motion seen yet
 
 
+def test_a_movers_part_the_person_map_misses_is_kept() -> None:
+    """A dancer's legs in the air that the segmenter does not see: where the clear mover moves outside the person
+    map, joined to his moving body, his missing part comes back; the still crowd and the background stay out."""
+    motion = SubjectMotion()
+    mover = Figure(40, 40, 4.0)
+    crowd = _crowd((240, 285))
+    missed = None
+    for t in range(24):
+        rgb, prob, masks = scene(t, [mover, *crowd], 0.0)
+        legs = masks[0] & (np.arange(H)[:, None] < mover.y + 0.35 * mover.h)  # the top third, unseen by the map
+        prob[legs] = 0.0
+        motion.update(rgb)
+        motion.weight(prob)
+        missed = motion.missed_parts((H, W))
+    assert missed is not None
+    assert float(missed[legs].mean()) > 0.6
+    for mask in masks[1:]:
+        assert float(missed[mask].max()) < 0.05
+    far = np.ones((H, W), bool)
+    far[:, max(0, int(mover.x(23)) - 30):int(mover.x(23)) + mover.w + 30] = False
+    assert float(missed[far].max()) < 0.05
+
+
+def test_nothing_is_added_without_a_clear_mover() -> None:
+    """A lone mover (no one to tell him from) gets nothing added: the person map is left as the segmenter made it."""
+    motion = SubjectMotion()
+    mover = Figure(40, 40, 4.0)
+    for t in range(16):
+        rgb, prob, masks = scene(t, [mover], 0.0)
+        prob[:H // 2] = 0.0
+        motion.update(rgb)
+        motion.weight(prob)
+        assert motion.missed_parts((H, W)) is None
+
+
 def test_settings_validate_themselves() -> None:
     with pytest.raises(UsageError):
         MotionSettings(flow_side=8)

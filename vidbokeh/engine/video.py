@@ -250,6 +250,9 @@ class VideoSession:
         with timed(timings, "mask"):
             weight = None if motion is None else motion.weight(person, people)
             person = subject_map(work.shape, person, people, chosen)
+            missed = None if motion is None or person is None else motion.missed_parts(person.shape)
+            if missed is not None:  # the mover's parts the segmenter did not see (a dancer's legs in the air)
+                person = np.maximum(person, missed)
             protect = build_protection_mask(work, person, faces, self.stages.mask)
             if weight is not None:  # bystanders of a clear main subject fade out of the protection
                 protect *= weight

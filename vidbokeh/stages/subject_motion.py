@@ -10,7 +10,9 @@ counts as moving while the rest of him spins.
 The mover's zone is where the person map and that motion meet, grown a little; a region of the person map
 the motion touches and that is no larger than a person around it (the juggler's still legs under his moving
 arms) joins the zone whole, while a crowd that the segmenter sees as one region with the mover is cut to
-the zone. There is a clear main subject when the people outside the zone (bystanders) hold a fair share of
+the zone. Where a clear mover moves outside the person map, joined to his moving body (a dancer's legs in the
+air, which a segmenter made for upright people does not see), that part is added to the person map
+(``missed_parts``). There is a clear main subject when the people outside the zone (bystanders) hold a fair share of
 the person map and move much less than the mover; then the protection mask is weighted by the zone and the
 bystanders are blurred. When nobody moves (a group posing), everybody moves alike (two people talking, a
 group walking), or there is no one beside the mover, nothing changes: everyone stays a subject, as in a photo.
@@ -90,9 +92,10 @@ class SubjectMotion:
         self._energy: np.ndarray | None = None  # residual motion carried along the flow (copy pixels a frame)
         self._zone: np.ndarray | None = None  # the mover's zone, 0..1, on the copy
         self.clarity = 0.0  # 0: everyone is a subject .. 1: only the mover's zone is
+        self._missed: np.ndarray | None = None  # the mover's moving parts the person map does not hold, on the copy
 
     def reset(self) -> None:
-        self._grey = self._energy = self._zone = None
+        self._grey = self._energy = self._zone = self._missed = None
         self.clarity = 0.0
 
     def update(self, rgb: np.ndarray) -> None:
@@ -169,6 +172,7 @@ class SubjectMotion:
         energy = self._energy
         people = prob > s.person_threshold
         empty = np.zeros(prob.shape, np.float32)
+        self._missed = None
         if not people.any():
             return empty, False
         side = max(prob.shape)
@@ -186,6 +190,7 @@ class SubjectMotion:
         movers = np.flatnonzero(area >= s.mover_share * area.max()) + 1
         zone = np.isin(blob_labels, movers)
         core &= zone
+        self._missed = self._moving_parts(energy > threshold, core, people)
         # a region of the person map a mover touches and no larger than a person around him joins whole
         count, labels, stats, _ = cv2.connectedComponentsWithStats(people.astype(np.uint8), connectivity=8)
         left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
@@ -226,6 +231,23 @@ class SubjectMotion:
         # softened outward only: the zone itself keeps its full weight, the falloff lies beyond it
         soft = cv2.GaussianBlur(cv2.dilate(zone.astype(np.float32), disc), (0, 0), max(0.7, 0.5 * r))
         return soft, clear
+
+    def missed_parts(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The clear mover's moving parts that the person map missed (a dancer's legs in the air), 0..1 in a
+        map of ``shape`` (weighted by the clarity), or None."""
+        if self._missed is None or self.clarity <= 0.0 or not self._missed.any():
+            return None
+        h, w = shape
+        soft = cv2.GaussianBlur(self._missed.astype(np.float32), (0, 0), 0.7)
+        return np.float32(self.clarity) * cv2.resize(soft, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _moving_parts(self, active: np.ndarray, core: np.ndarray, people: np.ndarray) -> np.ndarray:
+        """Where the copy moves like the mover, joined to his moving body, outside the person map."""
+        count, labels = cv2.connectedComponents(active.astype(np.uint8), connectivity=8)
+        joined = np.zeros(count, bool)
+        joined[labels[core]] = True
+        joined[0] = False
+        return joined[labels] & ~people
 
     def _pixel_grid(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._grid is None or self._grid[0].shape != shape:
