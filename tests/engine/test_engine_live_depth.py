@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vidbokeh.engine import EffectSettings, VideoProfile, VideoSession, load_models
-from vidbokeh.engine.depth_carry import DepthCarry
+from vidbokeh.engine.map_carry import MapCarry
 from vidbokeh.pipeline import LatestWorker
 
 
@@ -90,14 +90,14 @@ def test_carried_map_follows_the_motion_of_a_real_clip(samples_dir) -> None:
             if i >= 36:
                 break
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in frames]
-    carry = DepthCarry(flow_side=160)
+    carry = MapCarry(flow_side=160)
     carry.anchor(grey[30], frames[30])
     assert carry.carry(frames[30]) is grey[30]  # the frame the map was made on takes it as it is
     for later in (33, 36):
         stale = np.abs(grey[30] - grey[later]).mean()
         carried = np.abs(carry.carry(frames[later]) - grey[later]).mean()
         assert carried < 0.9 * stale, (later, stale, carried)
-    off = DepthCarry(flow_side=0)
+    off = MapCarry(flow_side=0)
     off.anchor(grey[30], frames[30])
     assert off.carry(frames[33]) is grey[30]
 

@@ -50,6 +50,12 @@ class VideoProfile:
     face_every: int = 3
     people_every: int = 6
     segment_tiles: bool = True
+    # In a live stream the person segmentation (tiles and crops: the dearest subject stage, ~30 ms of CPU a 720p
+    # frame) runs every ``live_segment_every`` frames; the frames between take its latest map carried to them by
+    # optical flow on grey copies no longer than ``depth_flow_side`` (engine/map_carry.py), and a scene cut always
+    # gets a fresh one. Files segment every frame (quality first: every 2nd frame moves the breakdance clip's
+    # median leak 0.035 -> 0.045, docs/benchmarks.md).
+    live_segment_every: int = 2
     mask_fit_side: int = 320
     # Depth on a CPU runs beside the decoder, the encoder and the other stages, and its OpenMP threads spin-wait
     # at every barrier for a core the codec holds, so it leaves one core free (docs/benchmarks.md).
@@ -78,6 +84,8 @@ class VideoProfile:
             raise UsageError(f"work_max_side must be >= 0, got {self.work_max_side}")
         if self.face_every < 1:
             raise UsageError(f"face_every must be >= 1, got {self.face_every}")
+        if self.live_segment_every < 1:
+            raise UsageError(f"live_segment_every must be >= 1, got {self.live_segment_every}")
         if self.people_every < 1:
             raise UsageError(f"people_every must be >= 1, got {self.people_every}")
         if self.mask_fit_side < 16:

@@ -12,12 +12,15 @@ from .models import Models
 
 def find_subject(models: Models, work: np.ndarray, faces: list, depth: np.ndarray | None, ts_ms: int | None,
                  timings: dict[str, float], find_people: Callable | None = None,
-                 refine_choice: Callable | None = None) -> tuple[list, np.ndarray | None, list, list]:
+                 refine_choice: Callable | None = None,
+                 segment: Callable | None = None) -> tuple[list, np.ndarray | None, list, list]:
     """(the subject's faces, the segmenter's person probability or None, people, which people are subjects).
 
     ``find_people(work, faces) -> (people, faces)``: how people are found (default: the models' finder;
     video passes one that reuses the latest people between detections). ``refine_choice(people, chosen, shape)
-    -> chosen``: a second say on who the subjects are (video: whoever moves against the scene joins them)."""
+    -> chosen``: a second say on who the subjects are (video: whoever moves against the scene joins them).
+    ``segment(work, ts_ms, faces, upright_boxes) -> person probability``: how the person map is made (default: the
+    models' segmenter; video passes one that carries the latest map between runs)."""
     people: list = []
     chosen: list = []
     if models.people is not None:
@@ -32,7 +35,7 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth: np.ndarra
     person = None
     if models.segmenter is not None:
         with timed(timings, "segment"):
-            person = models.segmenter.segment(work, ts_ms, faces, [p.box for p in people if p.upright()])
+            person = (segment or models.segmenter.segment)(work, ts_ms, faces, [p.box for p in people if p.upright()])
     return faces, person, people, chosen
 
 

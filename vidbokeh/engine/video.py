@@ -1,7 +1,8 @@
 """Video: a session owns every piece of temporal state of one stream; the live controls come with each frame.
 
-State: depth every N frames (the latest map reused between), temporal depth smoothing, faces every N frames
-on a reduced working copy, and the focus puller (the detectors' increasing timestamps are the models' own
+State: depth every N frames (the latest map reused between), temporal depth smoothing, faces and people every
+few frames on a reduced working copy (live: the person segmentation too, its latest map carried between runs by
+optical flow), and the focus puller (the detectors' increasing timestamps are the models' own
 clock). One session per stream, fed in order from one thread at a time (pipeline.py runs it on its process
 thread); models loaded once serve one session after another.
 """
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..depth.registry import family_of
 from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, same_device, scale_faces, timed
-from .depth_carry import DepthCarry
+from .map_carry import MapCarry
 from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
@@ -45,7 +46,7 @@ class VideoSession:
     def __init__(self, models: Models, settings: EffectSettings | None = None, *,
                  live_depth: Callable[[Callable[[np.ndarray], tuple], str], DepthFeed] | None = None) -> None:
         """``live_depth``: for a live stream, a factory (pipeline.LatestWorker) of the feed depth runs on at its
-        own rate; each frame then takes the newest map, carried to it (engine/depth_carry.py), and never waits
+        own rate; each frame then takes the newest map, carried to it (engine/map_carry.py), and never waits
         for the model (frames before the first map go without depth). Without it every ``depth_every``-th frame waits for its own map (files: quality first)."""
         models.require_mode("video", "VideoSession")
         self.models = models
@@ -76,10 +77,19 @@ class VideoSession:
             self._motion = SubjectMotion()
         self._last_time: float | None = None
         self._feed: DepthFeed | None = None
-        self._carry: DepthCarry | None = None
+        self._carry: MapCarry | None = None
         if live_depth is not None and models.depth is not None:
-            self._carry = DepthCarry(self.settings.video_profile.depth_flow_side)
+            self._carry = MapCarry(self.settings.video_profile.depth_flow_side)
             self._feed = live_depth(self._predict_one, "vidbokeh-depth")
+        self._person_carry: MapCarry | None = None  # the segmentation's latest map, between its runs
+        self._segment_age = 0  # frames since the segmentation last ran
+        self._cuts = None  # stages.scene_cut.SceneCutDetector: a cut always gets a fresh segmentation
+        self._segment_every = self.settings.video_profile.live_segment_every if live_depth is not None else 1
+        if models.segmenter is not None and self._segment_every > 1:
+            from ..stages.scene_cut import SceneCutDetector
+
+            self._person_carry = MapCarry(self.settings.video_profile.depth_flow_side)
+            self._cuts = SceneCutDetector()
 
     def close(self) -> None:
         """Stop live depth's worker (idempotent; models stay loaded for the next session)."""
@@ -159,7 +169,7 @@ class VideoSession:
                 self._carry.anchor(self._smoothed(depth, made_on, timing), made_on)
             if not self._feed.busy:
                 self._feed.submit(rgb)
-            if self._carry.depth is None:
+            if self._carry.latest is None:
                 out.append(None)
                 continue
             with timed(timing, "carry"):
@@ -246,7 +256,7 @@ class VideoSession:
                 motion.update(work)
         faces, person, people, chosen = find_subject(self.models, work, faces, self._host_depth(depth, work), ts_ms,
                                                      timings, self._find_people,
-                                                     None if motion is None else motion.choose)
+                                                     None if motion is None else motion.choose, self._segment)
         with timed(timings, "mask"):
             weight = None if motion is None else motion.weight(person, people)
             person = subject_map(work.shape, person, people, chosen)
@@ -283,6 +293,25 @@ class VideoSession:
             return people, merged
         people, merged = self._people_seen
         return [replace(p, mask=None, mask_box=None) for p in people], merged
+
+    def _segment(self, work: np.ndarray, ts_ms: int, faces: list, upright: list) -> np.ndarray:
+        """The person probability: in a live stream the segmenter's every ``live_segment_every`` frames (and on a
+        scene cut), its latest map carried to the frame by optical flow in between; in a file every frame's own."""
+        carry = self._person_carry
+        if carry is None:
+            return self.models.segmenter.segment(work, ts_ms, faces, upright)
+        assert self._cuts is not None
+        cut = self._cuts.update(work)
+        fresh = (cut or carry.latest is None or carry.latest.shape != work.shape[:2]
+                 or self._segment_age >= self._segment_every - 1)
+        if fresh:
+            carry.anchor(self.models.segmenter.segment(work, ts_ms, faces, upright), work)
+            self._segment_age = 0
+            return carry.latest
+        self._segment_age += 1
+        # where the person is now by the flow, or where it stood when the map was made: the flow on a small copy
+        # falls short of fast limbs, and a limb left blurred shows more than a little background kept sharp
+        return np.maximum(carry.carry(work), carry.latest)
 
     def _detect_faces(self, work: np.ndarray, ts_ms: int) -> list:
         """Faces every ``face_every`` frames, the latest reused between (working-copy pixels)."""
