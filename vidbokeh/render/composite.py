@@ -82,7 +82,7 @@ def _stack(ops, pyramid: Pyramid, layers: list[int], radii: np.ndarray, base: in
         acc[region] = _over(ops, blurred, acc[region])
     if acc is None:
         return None
-    return up(ops, acc, acc_level - base)  # channels 0-3 premultiplied RGBA (4: the last occluder)
+    return acc, acc_level  # channels 0-3 premultiplied RGBA (4: the last occluder), at the finest level drawn
 
 
 def render_bokeh(rgb, coc, protect=None, settings: BokehSettings = BokehSettings(),
@@ -144,18 +144,19 @@ def _render(ops: ArrayOps, rgb, coc, protect, settings: BokehSettings):
         return ops.copy(original)
     del pyramid
 
-    def display_rows(acc, y0: int, y1: int):
+    def display_rows(stack, y0: int, y1: int):
         """Output rows y0..y1 of a normalised layer stack, in display uint8."""
-        f = 1 << base
+        acc, level = stack
+        f = 1 << level
         s0, s1 = max(0, y0 // f - 1), min(acc.shape[0], -(-y1 // f) + 1)
         band = ops.contiguous(acc[s0:s1, :, :4])
         fallback = None  # the input's own colour, needed only where no layer reaches
         if ops.min_value(band[..., 3]) < 1e-3:
-            fallback = tone.rgba(down(ops, strip(ops, original, s0 * f, s1 * f, padded_w), base))
+            fallback = tone.rgba(down(ops, strip(ops, original, s0 * f, s1 * f, padded_w), level))
         band = tone.to_display_u8(normalise(ops, band, fallback))
-        return up_rows(ops, band, base, y0 - s0 * f, y1 - s0 * f, w)
+        return up_rows(ops, band, level, y0 - s0 * f, y1 - s0 * f, w)
 
-    front_alpha = None if front is None else ops.minimum(front[..., 3], 1.0)
+    front_alpha = None if front is None else (ops.minimum(front[0][..., 3], 1.0), front[1])
     out = ops.empty_like(original)
     for y0 in range(0, h, ops.strip_rows):
         y1 = min(h, y0 + ops.strip_rows)
@@ -166,7 +167,8 @@ def _render(ops: ArrayOps, rgb, coc, protect, settings: BokehSettings):
             keep = p_rows + keep - p_rows * keep
         rows = orig_rows if back is None else ops.blend_u8(orig_rows, display_rows(back, y0, y1), keep)
         if front is not None and front_alpha is not None:
-            rows = ops.blend_u8(display_rows(front, y0, y1), rows, up_rows(ops, front_alpha, base, y0, y1, w))
+            alpha_rows = up_rows(ops, front_alpha[0], front_alpha[1], y0, y1, w)
+            rows = ops.blend_u8(display_rows(front, y0, y1), rows, alpha_rows)
             if p_rows is not None:
                 rows = ops.blend_u8(orig_rows, rows, p_rows)
         out[y0:y1] = rows
