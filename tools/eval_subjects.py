@@ -2,7 +2,8 @@
 """Subject-protection figures (issue 12) with the shared metric, per photo and median, and on a labelled clip.
 
     python tools/eval_subjects.py [--photos DIR] [--clip MP4 --clip-masks DIR] [--approach selfie]
-                                  [--skip-photos] [--skip-clip] [--cost MP4 [--cost-frames N]] [--json out.json]
+                                  [--skip-photos] [--skip-clip] [--panned] [--cost MP4 [--cost-frames N]]
+                                  [--json out.json]
 
 Photos: every ``DIR/images/*.jpg`` with its mask ``DIR/masks/<stem>.png`` (default: the shared DAVIS portraits),
 run in this process through the engine with default settings (``--approach`` as given: ``selfie`` is what
@@ -14,6 +15,8 @@ Every figure comes from ``$VIDBOKEH_SHARED/metrics/portrait_metrics.py``: fg_psn
 The photos' subject stages' time per photo (faces + people + segment + mask, from the engine's timings, wall clock)
 is printed too, and the process's CPU time for the whole photo (every thread; the machine may be shared: CPU time
 moves less with the load than wall time does).
+``--panned``: video mode on the photos seen through a camera panning across them (a sliding crop), people
+looked for every few frames as video does: what video keeps of a full-body person who moves in the frame.
 ``--cost CLIP``: what the video subject stages cost per frame (ms, the engine's own stage timings, and the
 process's CPU time per frame), with the motion cue (stages/subject_motion.py) on and off, alternating frame
 by frame in one run so that the machine's load weighs on both alike.
@@ -121,6 +124,43 @@ def clip_figures(clip: Path, masks: Path, extra_args: list[str] = ()) -> dict:
             "rows": rows}
 
 
+def panned_figures(folder: Path, approach: str = "selfie", frames: int = 18, step: int = 4,
+                   skip: str = "breakdance") -> dict:
+    """Video mode on the labelled photos seen through a camera panning ``step`` px a frame (a crop of the photo
+    sliding across it): the person moves in the frame while people are looked for every few frames. One row per
+    photo (median figures over the frames after the first six), and the median over every frame. Photos whose
+    name holds ``skip`` are left out (the breakdance crowd: in a photo no motion can tell the dancer apart)."""
+    import cv2
+
+    from vidbokeh.engine import EffectSettings, load_models
+    from vidbokeh.engine.video import VideoSession
+
+    metrics = load_metrics()
+    rows, every = [], []
+    with load_models(EffectSettings(approach=approach), "video", progress=False) as models:
+        for path in sorted((folder / "images").glob("*.jpg")):
+            if skip and skip in path.stem:
+                continue
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            gt = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
+            h, w = gt.shape
+            crop_w, crop_h = w - step * frames, h - h // 12
+            if crop_w < w // 2:
+                raise SystemExit(f"{path.name} is too narrow for a {frames}-frame pan of {step} px")
+            mine = []
+            with VideoSession(models) as session:
+                for t in range(frames):
+                    x, y = step * t, h // 24
+                    view = np.ascontiguousarray(bgr[y:y + crop_h, x:x + crop_w])
+                    out = session.process(np.ascontiguousarray(view[:, :, ::-1]), t / 30.0).output
+                    if t >= 6:
+                        mine.append(metrics.portrait_metrics(view, np.ascontiguousarray(out[:, :, ::-1]),
+                                                             gt[y:y + crop_h, x:x + crop_w]))
+            rows.append({"name": path.stem, **medians(mine)})
+            every += mine
+    return {"rows": rows, "median": medians(every)}
+
+
 def subject_cost(clip: Path, frames: int = 96, approach: str = "selfie") -> dict:
     """Per-frame ms of each subject stage and of the process's CPU, with the motion cue on and off."""
     from vidbokeh.engine import EffectSettings, load_models
@@ -170,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--approach", default="selfie")
     parser.add_argument("--skip-photos", action="store_true")
     parser.add_argument("--skip-clip", action="store_true")
+    parser.add_argument("--panned", action="store_true",
+                        help="also video mode on the photos seen through a panning camera (a sliding crop)")
     parser.add_argument("--cost", type=Path, help="a clip to measure the video subject stages' cost per frame on")
     parser.add_argument("--cost-frames", type=int, default=96)
     parser.add_argument("--json", type=Path)
@@ -195,6 +237,15 @@ def main(argv: list[str] | None = None) -> int:
               f"leak {med['leak']:.4f}; worst leak {clip['worst_leak']['leak']:.4f} (frame "
               f"{clip['worst_leak']['frame']}); flicker ratio {clip['flicker']:.4f}")
         report["clip"] = clip
+    if args.panned:
+        panned = panned_figures(args.photos, args.approach)
+        print("\nvideo mode, the photos through a camera panning 4 px a frame (median of frames 6-17):")
+        for r in panned["rows"]:
+            print(f"{r['name']:34s} {r['fg_psnr']:8.2f} {r['bg_energy']:9.4f} {r['sharp_iou']:9.4f} {r['leak']:7.4f}")
+        med = panned["median"]
+        print(f"{'median (every frame)':34s} {med['fg_psnr']:8.2f} {med['bg_energy']:9.4f} {med['sharp_iou']:9.4f}"
+              f" {med['leak']:7.4f}")
+        report["panned"] = panned
     if args.cost is not None:
         cost = subject_cost(args.cost, args.cost_frames, args.approach)
         on, off = cost["on"], cost["off"]

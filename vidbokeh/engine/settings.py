@@ -38,8 +38,8 @@ class VideoProfile:
     ``work_max_side``; the mask is brought back to full size for the blur, so the sharp subject keeps
     its own full-resolution pixels. Faces are found every ``face_every`` frames, people (the pose
     landmarker, ~40 ms of CPU at 640 px) every ``people_every``, and reused in between (a person moves little
-    in a few frames; a person's own pose mask is used only in the frame it was found in, and the person mask
-    follows every frame), without the stills' second look at a face's crop. Segmentation runs, as for stills,
+    in a few frames; a person's own pose mask is carried to the frames in between along the optical flow, and
+    the person mask follows every frame), without the stills' second look at a face's crop. Segmentation runs, as for stills,
     on tiles and on a crop around each person (``segment_tiles``): on the squashed whole frame alone a
     full-body person is mostly lost (docs/benchmarks.md). The mask's guided-filter coefficients and its hole
     search use a copy no longer than ``mask_fit_side`` (the filter is still applied to the working copy's own
@@ -62,7 +62,8 @@ class VideoProfile:
     # None: one core less than the machine has (at least 1).
     cpu_depth_threads: int | None = None
     # Live depth runs beside the frames; its newest map is carried to each frame by optical flow computed on
-    # grey copies no longer than this (0: the map as it is).
+    # grey copies no longer than this (0: the map as it is). The people's pose masks are carried alike between
+    # the frames they are found in (0: used only in the frame they were found in).
     depth_flow_side: int = 160
     # The layered render's spacing in video (a frame is seen for a fraction of a second): layers ``layer_step``
     # px apart for small radii and ``layer_ratio`` apart above (stills: render.settings.BokehSettings' own,
