@@ -156,8 +156,10 @@ def test_primitives_agree():
     for kernel in (np.full((5, 5), 1 / 25, np.float32), rng.random((41, 41)).astype(np.float32)):
         a, b = both(lambda o, x: o.filter2d(x, kernel), img)
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    a, b = both(lambda o, x: o.box_filter(x, 7), img[..., 0].copy())
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for border in ("reflect", "replicate"):
+        for ksize in (7, 21):  # 21: wider than half the map (every border index mirrored or clamped)
+            a, b = both(lambda o, x: o.box_filter(x, ksize, border), img[..., 0].copy())
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     a, b = both(lambda o, x: o.dilate(x, 4), (img[..., 1] > 0.97).astype(np.float32))
     assert np.array_equal(a, b)
     a, b = both(lambda o, x: o.downsample(x, 2), u8)
@@ -169,6 +171,28 @@ def test_primitives_agree():
     table = np.linspace(0.0, 2.0, 256, dtype=np.float32)
     a, b = both(lambda o, x: o.lut(x, table), u8)
     assert np.array_equal(a, b)
+    index = rng.integers(0, 23 * 37, 50)
+    assert np.array_equal(OPENCV.take(img[..., 2].copy(), index), t.take(t.upload(img[..., 2].copy()), index))
+    holes = img[..., 0].copy()
+    holes[2, 3], holes[5, 6] = np.nan, -np.inf
+    a, b = both(lambda o, x: o.finite(x), holes)
+    assert np.array_equal(a, b) and int(a.sum()) == holes.size - 2
+
+
+def test_displace_matches_remap():
+    """The live carry's resampling: the torch grid_sample against cv2.remap (which rounds positions to 1/32 px),
+    past the edges too, on a smooth map."""
+    t = get_ops("torch", "cpu")
+    h, w = 45, 64
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    depth = np.sin(xx / 7.0) + np.cos(yy / 5.0)
+    flow = np.stack([3.3 * np.sin(yy / 9.0) - 2.0, 2.7 * np.cos(xx / 11.0) + 1.0], axis=-1).astype(np.float32)
+    a = OPENCV.displace(depth, flow)
+    b = t.download(t.displace(t.upload(depth), t.upload(flow)))
+    assert np.abs(a - b).max() < 0.02  # 1/32 px of a slope of at most 1/5 per px, plus the fixed-point weights
+    assert np.abs(a - depth).max() > 0.5  # it moved
+    zero = np.zeros_like(flow)
+    np.testing.assert_allclose(t.download(t.displace(t.upload(depth), t.upload(zero))), depth, atol=1e-5)
 
 
 def test_focus_and_coc_agree_on_both_backends(samples_dir: Path):

@@ -2,7 +2,7 @@
 
 One algorithm, several backends (as Kornia writes image operations over tensors that run wherever
 they live): ``render/`` (tone, plan, pyramid, composite, uniform) calls only the methods below
-plus Python operators (``+ - * /``, comparisons, ``&``), basic slicing (``a[y0:y1, x0:x1]``,
+plus Python operators (``+ - * /`` and their in-place forms, comparisons, ``& ~``), basic slicing (``a[y0:y1, x0:x1]``,
 ``a[..., 3]``, ``a[::2]``), slice assignment and ``.shape``, which numpy arrays and torch tensors
 share. A backend implements the methods:
 
@@ -82,6 +82,10 @@ class ArrayOps(ABC):
     def contiguous(self, x: Array) -> Array:
         """x in a dense layout (a slice handed to routines that need one)."""
 
+    @abstractmethod
+    def float32(self, x: Array) -> Array:
+        """x as float32: x itself when it already is, else a converted copy."""
+
     # ---------------------------------------------------------------- geometry
     @abstractmethod
     def downsample(self, x: Array, factor: int) -> Array:
@@ -105,12 +109,17 @@ class ArrayOps(ABC):
         (BORDER_REFLECT), also when the kernel is larger than the image."""
 
     @abstractmethod
-    def box_filter(self, x: Array, ksize: int) -> Array:
-        """Mean over ksize x ksize windows (odd ksize), borders reflected."""
+    def box_filter(self, x: Array, ksize: int, border: str = "reflect") -> Array:
+        """Mean over ksize x ksize windows (odd ksize), borders 'reflect'ed (BORDER_REFLECT) or 'replicate'd."""
 
     @abstractmethod
     def dilate(self, mask: Array, radius: int) -> Array:
         """Grey dilation of a map by an elliptical (disc) structuring element of this radius."""
+
+    @abstractmethod
+    def displace(self, x: Array, flow: Array) -> Array:
+        """A map sampled at each pixel's own position plus ``flow`` (H x W x 2 float, x then y, in pixels):
+        bilinear, positions past the edges clamped to them (cv2.remap, INTER_LINEAR, BORDER_REPLICATE)."""
 
     # ---------------------------------------------------------------- colour and 8-bit pixels
     @abstractmethod
@@ -185,6 +194,10 @@ class ArrayOps(ABC):
     def floor(self, x: Array) -> Array: ...
 
     @abstractmethod
+    def finite(self, x: Array) -> Array:
+        """Boolean map: True where x is neither NaN nor infinite."""
+
+    @abstractmethod
     def where(self, condition: Array, x: Array | float, y: Array | float) -> Array: ...
 
     @abstractmethod
@@ -220,6 +233,11 @@ class ArrayOps(ABC):
     def percentiles(self, x: Array, q: Sequence[float]) -> list[float] | None:
         """The q-th percentiles (0..100) of x's finite values, interpolated linearly (numpy's
         default); None when no value is finite."""
+
+    @abstractmethod
+    def take(self, x: Array, index: np.ndarray) -> np.ndarray:
+        """The values of x at flat positions ``index`` (a host integer array, row-major), as a host float32
+        array: a few samples of a map brought to the host, never the map."""
 
     @abstractmethod
     def histogram_u8(self, x: Array) -> np.ndarray:

@@ -6,6 +6,7 @@ threads do the parallel work inside each call.
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from typing import Sequence
 
 import cv2
@@ -20,6 +21,17 @@ def reflect_indices(start: int, stop: int, size: int) -> np.ndarray:
     """Indices start..stop into an axis of ``size`` mirrored past both ends (BORDER_REFLECT)."""
     period = np.arange(start, stop) % (2 * size)
     return np.where(period < size, period, 2 * size - 1 - period)
+
+
+_BORDERS = {"reflect": cv2.BORDER_REFLECT, "replicate": cv2.BORDER_REPLICATE}
+
+
+@lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's column and row as float32 maps (shared, read-only)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
 
 
 def _channels_like(weight: np.ndarray, channels: int) -> np.ndarray:
@@ -78,6 +90,9 @@ class OpenCVOps(ArrayOps):
     def contiguous(self, x):
         return np.ascontiguousarray(x)
 
+    def float32(self, x):
+        return np.asarray(x, dtype=np.float32)
+
     # ---------------------------------------------------------------- geometry
     def downsample(self, x, factor):
         if factor == 1:
@@ -107,14 +122,20 @@ class OpenCVOps(ArrayOps):
         out = cv2.filter2D(padded, -1, kernel, borderType=cv2.BORDER_REPLICATE)
         return out[half:half + h, half:half + w]
 
-    def box_filter(self, x, ksize):
-        return cv2.boxFilter(x, -1, (ksize, ksize), borderType=cv2.BORDER_REFLECT)
+    def box_filter(self, x, ksize, border="reflect"):
+        return cv2.boxFilter(x, -1, (ksize, ksize), borderType=_BORDERS[border])
 
     def dilate(self, mask, radius):
         if radius <= 0:
             return mask
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         return cv2.dilate(mask, disc)
+
+    def displace(self, x, flow):
+        h, w = x.shape[:2]
+        gx, gy = _pixel_grid(h, w)
+        return cv2.remap(x, gx + flow[..., 0], gy + flow[..., 1], interpolation=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
 
     # ---------------------------------------------------------------- colour and 8-bit pixels
     def lut(self, x, table):
@@ -184,6 +205,9 @@ class OpenCVOps(ArrayOps):
     def floor(self, x):
         return np.floor(x)
 
+    def finite(self, x):
+        return np.isfinite(x)
+
     def where(self, condition, x, y):
         return np.where(condition, x, y).astype(np.float32, copy=False)
 
@@ -221,6 +245,9 @@ class OpenCVOps(ArrayOps):
         if values.size == 0:
             return None
         return list(np.percentile(values, list(q)))  # numpy scalars: the arithmetic on them stays numpy's
+
+    def take(self, x, index):
+        return x.reshape(-1)[index].astype(np.float32, copy=False)
 
     def histogram_u8(self, x):
         return np.bincount(np.asarray(x, np.uint8).reshape(-1), minlength=256).astype(np.int64)

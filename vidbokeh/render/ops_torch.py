@@ -61,15 +61,27 @@ class TorchOps(ArrayOps):
         self._lock = threading.Lock()
 
     def _const(self, host: np.ndarray, channels: int = 0) -> torch.Tensor:
-        key = (host.shape, host.tobytes(), channels)
+        def make() -> torch.Tensor:
+            t = torch.from_numpy(np.array(host, np.float32)).to(self.device)
+            if channels:  # a depthwise convolution weight: C x 1 x k x k
+                t = t[None, None].expand(channels, 1, *host.shape).contiguous()
+            return t
+
+        return self._cached((host.shape, host.tobytes(), channels), make)
+
+    def _index(self, host: np.ndarray) -> torch.Tensor:
+        """A host index array on the device, uploaded once (the smoother's samples are the same every frame)."""
+        return self._cached(("index", host.shape, host.tobytes()),
+                            lambda: torch.from_numpy(np.array(host, np.int64)).to(self.device))
+
+    def _cached(self, key: tuple, make) -> torch.Tensor:
+        """Host kernels, tables and indices uploaded once: a bounded cache, not one upload per call."""
         with self._lock:
             hit = self._consts.get(key)
             if hit is not None:
                 self._consts.move_to_end(key)
                 return hit
-        t = torch.from_numpy(np.array(host, np.float32)).to(self.device)
-        if channels:  # a depthwise convolution weight: C x 1 x k x k
-            t = t[None, None].expand(channels, 1, *host.shape).contiguous()
+        t = make()
         with self._lock:
             self._consts[key] = t
             while len(self._consts) > 256:
@@ -116,18 +128,23 @@ class TorchOps(ArrayOps):
     def merge(self, parts: Sequence[torch.Tensor]):
         return torch.cat([p[..., None] if p.ndim == 2 else p for p in parts], dim=-1)
 
-    def window(self, x, y0, y1, x0, x1):
+    def window(self, x, y0, y1, x0, x1, border: str = "reflect"):
         h, w = x.shape[:2]
-        rows = x[y0:y1] if y0 >= 0 and y1 <= h else x.index_select(0, self._indices(y0, y1, h))
+        rows = x[y0:y1] if y0 >= 0 and y1 <= h else x.index_select(0, self._indices(y0, y1, h, border))
         if x0 >= 0 and x1 <= w:
             return rows[:, x0:x1]
-        return rows.index_select(1, self._indices(x0, x1, w))
+        return rows.index_select(1, self._indices(x0, x1, w, border))
 
-    def _indices(self, start: int, stop: int, size: int) -> torch.Tensor:
-        return torch.from_numpy(reflect_indices(start, stop, size)).to(self.device)
+    def _indices(self, start: int, stop: int, size: int, border: str = "reflect") -> torch.Tensor:
+        clamped = border == "replicate"
+        host = np.clip(np.arange(start, stop), 0, size - 1) if clamped else reflect_indices(start, stop, size)
+        return torch.from_numpy(host).to(self.device)
 
     def contiguous(self, x):
         return x.contiguous()
+
+    def float32(self, x):
+        return x if x.dtype == torch.float32 else x.to(torch.float32)
 
     # ---------------------------------------------------------------- geometry
     def downsample(self, x, factor):
@@ -175,11 +192,11 @@ class TorchOps(ArrayOps):
         y = F.conv2d(_nchw(padded), self._const(np.asarray(kernel), c), groups=c)
         return _hwc(y, x)
 
-    def box_filter(self, x, ksize):
-        half = ksize // 2
-        h, w = x.shape[:2]
-        padded = self.window(x, -half, h + half, -half, w + half)
-        return _hwc(F.avg_pool2d(_nchw(padded), ksize, stride=1), x)
+    def box_filter(self, x, ksize, border="reflect"):
+        half, (h, w) = ksize // 2, x.shape[:2]
+        padded = _nchw(self.window(x, -half, h + half, -half, w + half, border))
+        # separable: a row mean then a column mean (2k adds per pixel, not k * k)
+        return _hwc(F.avg_pool2d(F.avg_pool2d(padded, (1, ksize), stride=1), (ksize, 1), stride=1), x)
 
     def dilate(self, mask, radius):
         if radius <= 0:
@@ -201,6 +218,17 @@ class TorchOps(ArrayOps):
             part = F.max_pool2d(rows, (1, hi - lo + 1), stride=1)
             out = part if out is None else torch.maximum(out, part)
         return _hwc(out, mask).to(mask.dtype)
+
+    def displace(self, x, flow):
+        h, w = x.shape[:2]
+        # grid_sample's coordinates: -1 and 1 are the centres of the first and last pixels (align_corners)
+        step_x, step_y = 2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)
+        cols = torch.arange(w, dtype=torch.float32, device=self.device) * step_x - 1.0
+        rows = torch.arange(h, dtype=torch.float32, device=self.device) * step_y - 1.0
+        grid = torch.stack([cols[None, :] + flow[..., 0] * step_x, rows[:, None] + flow[..., 1] * step_y], dim=-1)
+        y = F.grid_sample(_nchw(x.to(torch.float32)), grid[None], mode="bilinear", padding_mode="border",
+                          align_corners=True)
+        return _hwc(y, x)
 
     # ---------------------------------------------------------------- colour and 8-bit pixels
     def lut(self, x, table):
@@ -276,6 +304,9 @@ class TorchOps(ArrayOps):
     def floor(self, x):
         return torch.floor(x)
 
+    def finite(self, x):
+        return torch.isfinite(x)
+
     def where(self, condition, x, y):
         return torch.where(condition, x, y)
 
@@ -329,6 +360,10 @@ class TorchOps(ArrayOps):
         precise = torch.float32 if values.device.type == "mps" else torch.float64  # MPS has no float64
         qs = torch.tensor([v / 100.0 for v in q], dtype=precise, device=values.device)
         return [float(v) for v in torch.quantile(values.to(precise), qs).cpu().tolist()]
+
+    def take(self, x, index):
+        flat = x.reshape(-1).index_select(0, self._index(np.asarray(index, np.int64)))
+        return self.download(flat.to(torch.float32))  # the one transfer (counted with the others)
 
     def histogram_u8(self, x):
         return torch.bincount(x.reshape(-1).to(torch.int64), minlength=256).cpu().numpy().astype(np.int64)
