@@ -10,7 +10,8 @@ import pytest
 from vidbokeh.errors import UsageError
 from vidbokeh.flicker import FlickerMeter, flicker_ratio
 from vidbokeh.stages.scene_cut import SceneCutDetector, colour_histogram, histogram_distance
-from vidbokeh.stages.smoothing import DepthSmoother, FocusPuller, SmoothingSettings, fit_scale_shift
+from vidbokeh.stages.scale_shift_fit import fit_scale_shift
+from vidbokeh.stages.smoothing import DepthSmoother, FocusPuller, SmoothingSettings
 
 HEIGHT, WIDTH = 144, 256
 

@@ -94,9 +94,9 @@ def _downloads(monkeypatch, ops) -> list[tuple]:
 
 
 def test_depth_stays_on_the_device_and_only_the_frame_comes_back(hybrid, clip, monkeypatch):
-    """Without smoothing, a frame sends to the host its output (uint8) and, for the people's subject choice, depth
-    at the working copy's size only; the host depth route of the model is not taken. With smoothing (on the host)
-    the fresh map goes down once more."""
+    """A frame sends to the host its output (uint8) and, for the people's subject choice, depth at the working
+    copy's size only; the host depth route of the model is not taken. Smoothing runs on the device too: it brings
+    only its fit's samples to the host (two short vectors per map after the first), never a map."""
     ops = get_ops("torch", "cpu")
     seen = _downloads(monkeypatch, ops)
     host_route = []
@@ -108,9 +108,80 @@ def test_depth_stays_on_the_device_and_only_the_frame_comes_back(hybrid, clip, m
     assert seen.count((work_shape, torch.float32)) == 6
     assert len(seen) == 12, seen
     seen.clear()
-    _session_results(hybrid, clip[:6], frame_backend="torch")
-    assert seen.count((frame_shape[:2], torch.float32)) == 6  # the smoother's copy of each fresh map
+    smoothed = _session_results(hybrid, clip[:6], frame_backend="torch")
+    assert all(isinstance(r.as_made("depth"), torch.Tensor) for r in smoothed)
+    samples = [s for s in seen if len(s[0]) == 1]
+    assert samples and all(s == ((2048,), torch.float32) for s in samples), samples
+    assert len(samples) == 2 * 5  # the first map starts the estimate; each later one: its samples and the estimate's
+    assert len(seen) - len(samples) == 12  # the rest as without smoothing: the frames and the small depth copies
     assert all(r.focus is not None for r in results)
+
+
+def _frames(path: Path, count: int, start: int = 0) -> list[np.ndarray]:
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i >= start:
+                frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), (320, 180), interpolation=cv2.INTER_AREA))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def _db(reference: np.ndarray, other: np.ndarray) -> float:
+    """PSNR of a depth map against the reference, the reference's span as the peak."""
+    span = float(reference.max() - reference.min())
+    mse = float(np.mean((reference.astype(np.float64) - other.astype(np.float64)) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(span**2 / mse)
+
+
+def test_smoothing_on_the_device_matches_the_host(hybrid, samples_dir):
+    """The temporal smoother is one algorithm over the array operations: on torch tensors it gives the OpenCV
+    backend's smoothed maps (>= 60 dB of the map's span) on two shared clips joined by a cut, with the same scene
+    cuts, the same fits and the same motion gate."""
+    from vidbokeh.stages.smoothing import DepthSmoother, SmoothingSettings
+
+    videos = samples_dir / "videos"
+    frames = _frames(videos / "sam2_juggle.mp4", 8) + _frames(videos / "davis2016_breakdance.mp4", 8, start=20)
+    maps = hybrid.depth.predict_batch(frames, input_size=98)
+    ops = get_ops("torch", "cpu")
+    host, device = DepthSmoother(SmoothingSettings()), DepthSmoother(SmoothingSettings(), ops)
+    figures, cuts = [], []
+    for rgb, depth in zip(frames, maps):
+        ref = host.update(depth, rgb)
+        out = device.update(ops.upload(depth), rgb)
+        assert isinstance(out, torch.Tensor)
+        figures.append(_db(ref, out.numpy()))
+        assert (device.last_cut, device.last_cut_reason) == (host.last_cut, host.last_cut_reason)
+        cuts.append(host.last_cut_reason)
+        if host.last_alignment is not None:
+            assert device.last_alignment.scale == pytest.approx(host.last_alignment.scale, rel=1e-4)
+        assert abs(device.last_motion_fraction - host.last_motion_fraction) < 0.01
+    assert cuts[8] is not None and cuts.count(None) == 15  # the join is a cut, the rest is smoothed
+    assert host.last_motion_fraction > 0.0  # the gate did cut in on the moving dancer
+    print(f"smoothed depth, torch vs OpenCV: min {min(figures):.1f} dB, median {np.median(figures):.1f} dB")
+    assert min(figures) >= 60.0, figures
+
+
+def test_the_live_carry_on_the_device_matches_the_host(samples_dir):
+    """The live depth carry resamples a map along the host's DIS flow with the frame path's operations: on torch
+    tensors it gives the OpenCV remap's result (a map made on frame 30 of the breakdance clip, carried to 33 and
+    36), within the remap's 1/32-pixel positions."""
+    from vidbokeh.engine.map_carry import MapCarry
+
+    frames = _frames(samples_dir / "videos" / "davis2016_breakdance.mp4", 7, start=30)
+    depth = cv2.GaussianBlur(cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2.0)
+    ops = get_ops("torch", "cpu")
+    host, device = MapCarry(flow_side=160), MapCarry(flow_side=160, ops=ops)
+    host.anchor(depth, frames[0])
+    device.anchor(depth, frames[0])
+    for later in (3, 6):
+        ref, out = host.carry(frames[later]), device.carry(frames[later])
+        assert isinstance(out, torch.Tensor)
+        assert not np.array_equal(ref, depth)  # it was carried
+        assert _db(ref, out.numpy()) >= 50.0, _db(ref, out.numpy())
 
 
 def test_still_renders_on_the_torch_path_like_opencv(hybrid, samples_dir, synthetic_weights):

@@ -18,9 +18,10 @@ def frames(samples_dir):
         return [f.to_ndarray(format="rgb24")[::2, ::2].copy() for _, f in zip(range(24), c.decode(video=0))]
 
 
-def _flicker(frames, weights, smoothing):
+def _flicker(frames, weights, smoothing, backend="opencv"):
     meter = FlickerMeter()
-    settings = EffectSettings(approach="depth_anything", weights=weights, smoothing=smoothing, depth_size=112)
+    settings = EffectSettings(approach="depth_anything", weights=weights, smoothing=smoothing, depth_size=112,
+                              frame_backend=backend, device="cpu")
     with load_models(settings, "video") as models:
         session = VideoSession(models)
         for i, frame in enumerate(frames):
@@ -28,9 +29,11 @@ def _flicker(frames, weights, smoothing):
     return meter.ratio
 
 
-def test_smoothing_keeps_flicker_at_or_below_the_input_and_well_under_unsmoothed(frames, synthetic_weights):
+@pytest.mark.parametrize("backend", ["opencv", "torch"])  # torch: the smoother on the device path's tensors
+def test_smoothing_keeps_flicker_at_or_below_the_input_and_well_under_unsmoothed(frames, synthetic_weights, backend):
     weights = synthetic_weights("dav2_vits")
-    raw = _flicker(frames, weights, 0.0)
-    smoothed = _flicker(frames, weights, None)
+    raw = _flicker(frames, weights, 0.0, backend)
+    smoothed = _flicker(frames, weights, None, backend)
+    print(f"{backend}: flicker {smoothed:.3f} smoothed, {raw:.3f} raw")
     assert smoothed <= 1.0
     assert smoothed < 0.9 * raw, (smoothed, raw)

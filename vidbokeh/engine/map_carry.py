@@ -3,43 +3,52 @@
 Live depth: in live mode depth runs at its own rate beside the per-frame stages (engine/video.py hands frames to
 a worker), so each frame is shown with a map made a few frames earlier. The map was already aligned to the
 running estimate (scale and shift) by the smoother; what remains is motion: dense optical flow (OpenCV's DIS, on
-small grey copies) from the current frame back to the frame the map was made on tells where each pixel's value
-is in that map, and the map is resampled there. A moving subject keeps its depth instead of leaving it behind.
+small grey copies, on the host) from the current frame back to the frame the map was made on tells where each
+pixel's value is in that map, and the map is resampled there with the array operations the map lives on
+(render/ops.py): on the torch frame path only the small flow goes up and the depth map never leaves the device.
+A moving subject keeps its depth instead of leaving it behind.
 
 The person segmentation in video runs every few frames (VideoProfile.segment_every); the frames between take its
 latest map carried the same way, so the protected outline follows the person between runs.
 """
 from __future__ import annotations
 
-import cv2
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..stages.flow import dis_flow, small_grey
+
+if TYPE_CHECKING:
+    from ..render.ops import ArrayOps
 
 
 class MapCarry:
     """``anchor(map, rgb)`` keeps the newest map and its frame; ``carry(rgb)`` returns it warped to ``rgb``.
 
-    ``flow_side``: the long side of the grey copies the flow is computed on (0 = no flow: the map as it is)."""
+    ``flow_side``: the long side of the grey copies the flow is computed on (0 = no flow: the map as it is).
+    ``ops``: the array operations the map lives on (None = OpenCV's on numpy); the frames are host arrays."""
 
-    def __init__(self, flow_side: int) -> None:
+    def __init__(self, flow_side: int, ops: "ArrayOps | None" = None) -> None:
+        from ..render.ops_opencv import OPENCV
+
         self.flow_side = flow_side
-        self._map: np.ndarray | None = None
+        self._ops = OPENCV if ops is None else ops
+        self._map: Any = None
         self._frame: np.ndarray | None = None
         self._grey: np.ndarray | None = None
         self._flow = None  # cv2.DISOpticalFlow, made on first use
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
-    def latest(self) -> np.ndarray | None:
+    def latest(self) -> Any:
         """The newest map as it was made (None before the first)."""
         return self._map
 
-    def anchor(self, values: np.ndarray, rgb: np.ndarray) -> None:
-        self._map, self._frame = values, rgb
+    def anchor(self, values: Any, rgb: np.ndarray) -> None:
+        self._map, self._frame = self._ops.upload(values), rgb
         self._grey = small_grey(rgb, self.flow_side) if self.flow_side > 0 else None
 
-    def carry(self, rgb: np.ndarray) -> np.ndarray | None:
+    def carry(self, rgb: np.ndarray) -> Any:
         values = self._map
         if values is None or self._grey is None or rgb is self._frame:
             return values
@@ -50,15 +59,7 @@ class MapCarry:
             self._flow = dis_flow(0)  # the copies are small already: the preset's 1/4 scale loses the motion
         flow = self._flow.calc(grey, self._grey, None)  # current pixel -> where it was in the anchor frame
         h, w = values.shape[:2]
-        sy, sx = h / grey.shape[0], w / grey.shape[1]
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        gx, gy = self._pixel_grid(h, w)
-        map_x = gx + flow[..., 0] * np.float32(sx)
-        map_y = gy + flow[..., 1] * np.float32(sy)
-        return cv2.remap(values, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    def _pixel_grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._grid is None or self._grid[0].shape != (h, w):
-            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            self._grid = (gx, gy)
-        return self._grid
+        flow[..., 0] *= np.float32(w / grey.shape[1])  # in the map's pixels (still on the small copy's grid)
+        flow[..., 1] *= np.float32(h / grey.shape[0])
+        ops = self._ops
+        return ops.displace(values, ops.resize(ops.upload(flow), (w, h), "linear"))

@@ -64,7 +64,7 @@ class VideoSession:
         if smooth.strength > 0:
             from ..stages.smoothing import DepthSmoother, FocusPuller
 
-            self._smoother, self._puller = DepthSmoother(smooth), FocusPuller(smooth)
+            self._smoother, self._puller = DepthSmoother(smooth, self._ops), FocusPuller(smooth)
         self._frame_index = 0
         self._faces_seen: list = []  # the latest detected faces (working-copy pixels)
         self._people_seen: tuple = ()  # the latest people found, with the faces found beside them
@@ -81,7 +81,7 @@ class VideoSession:
         self._feed: DepthFeed | None = None
         self._carry: MapCarry | None = None
         if live_depth is not None and models.depth is not None:
-            self._carry = MapCarry(self.settings.video_profile.depth_flow_side)
+            self._carry = MapCarry(self.settings.video_profile.depth_flow_side, self._ops)
             self._feed = live_depth(self._predict_one, "vidbokeh-depth")
         self._person_carry: MapCarry | None = None  # the segmentation's latest map, between its runs
         self._segment_age = 0  # frames since the segmentation last ran
@@ -148,11 +148,10 @@ class VideoSession:
         return rgb, depth, time.perf_counter() - t0
 
     def _smoothed(self, depth, rgb: np.ndarray, timings: dict[str, float]):
+        """The map smoothed over time, on the frame path's operations (a device map stays on the device)."""
         if self._smoother is None:
             return depth
         with timed(timings, "smooth"):
-            if not isinstance(depth, np.ndarray):  # the smoother works on the host: down once, up once
-                return self._ops.upload(self._smoother.update(self._ops.download(depth), rgb))
             return self._smoother.update(depth, rgb)
 
     def _live_depth_for(self, frames: list[np.ndarray], timings: list[dict[str, float]]) -> list[np.ndarray | None]:

@@ -3,10 +3,14 @@
 Monocular depth models give relative inverse depth whose scale and shift change from frame to
 frame, so a plain running average of the raw maps flickers and smears. `DepthSmoother` first
 aligns each new map to the running estimate with a robust (Tukey-weighted) least-squares fit of
-`scale * depth + shift` on a fixed subsample of pixels, then blends it into the estimate with an
+`scale * depth + shift` on a fixed subsample of pixels (stages/scale_shift_fit.py), then blends it into the estimate with an
 exponential average whose history weight drops to zero where the aligned map disagrees with the
 estimate (motion), so moving people do not leave ghosts. Scene cuts (colour-histogram jump of the
 frame, or a map that no longer fits the estimate) and size changes restart the estimate.
+
+The smoother is written over the renderer's array operations (render/ops.py), so the maps stay where the frame
+path keeps them (numpy with OpenCV's routines, or a torch device): only the fit's samples (2 x fit_samples
+values) come to the host, where the robust fit runs in float64.
 
 `FocusPuller` moves the focus plane like a focus puller: a critically damped spring towards the
 target, speed-limited, with a dead band so that jitter of the target never makes it hunt.
@@ -15,19 +19,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from vidbokeh.errors import UsageError
+from vidbokeh.stages.scale_shift_fit import EPS as _EPS, Alignment, fit_scale_shift, spread as _spread
 from vidbokeh.stages.scene_cut import SceneCutDetector
 
-_MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation for Gaussian data
-_TUKEY_C = 4.685  # Tukey biweight tuning constant (95% efficiency on Gaussian residuals)
-_EPS = 1e-12
-_LMEDS_PAIRS = 48  # sample pairs tried as starting lines for the robust fit
-_LMEDS_PROBE = 256  # samples on which each starting line's median residual is measured
-_LMEDS_SEED = 20261126
+if TYPE_CHECKING:
+    from vidbokeh.render.ops import ArrayOps
+
 _FOCUS_ARRIVED = 1e-4  # focus this close to its goal (focus units) has arrived and stops
 
 
@@ -82,113 +84,29 @@ class SmoothingSettings:
         return self.strength > 0.0
 
 
-@dataclass(frozen=True)
-class Alignment:
-    """Result of a robust fit `target ~ scale * source + shift`."""
-
-    scale: float
-    shift: float
-    residual_sigma: float
-    """Robust standard deviation of the residuals (MAD-based, over all samples)."""
-    inlier_fraction: float
-    """Fraction of samples with non-zero Tukey weight in the final pass."""
-
-
-def _robust_sigma(values: np.ndarray) -> float:
-    return _MAD_TO_SIGMA * float(np.median(np.abs(values - np.median(values))))
-
-
-def _spread(values: np.ndarray) -> float:
-    """Robust spread (MAD sigma), falling back to the standard deviation for peaky data."""
-    spread = _robust_sigma(values)
-    return spread if spread > _EPS else float(np.std(values))
-
-
-def _least_median_start(source: np.ndarray, target: np.ndarray, source_spread: float,
-                        candidates: list[tuple[float, float]]) -> tuple[float, float]:
-    """Pick a starting (scale, shift) by least median of absolute residuals (LMedS).
-
-    Besides the given candidates, lines through pairs of samples far apart in `source` are tried,
-    so a start exists that ignores up to half the samples (a moving region, wild values), where a
-    median/spread match alone can start IRLS in the wrong basin.
-    """
-    rng = np.random.default_rng(_LMEDS_SEED)  # fixed: the same input always gives the same fit
-    first = rng.integers(0, source.size, _LMEDS_PAIRS * 4)
-    second = rng.integers(0, source.size, _LMEDS_PAIRS * 4)
-    gap = source[second] - source[first]
-    far = np.flatnonzero(np.abs(gap) > 0.5 * source_spread)[:_LMEDS_PAIRS]
-    pair_scales = (target[second[far]] - target[first[far]]) / gap[far]
-    pair_shifts = target[first[far]] - pair_scales * source[first[far]]
-    scales = np.concatenate([[c[0] for c in candidates], pair_scales])
-    shifts = np.concatenate([[c[1] for c in candidates], pair_shifts])
-    probe = rng.integers(0, source.size, min(source.size, _LMEDS_PROBE))
-    residual = scales[:, None] * source[probe][None, :] + shifts[:, None] - target[probe][None, :]
-    best = int(np.argmin(np.median(np.abs(residual), axis=1)))
-    return float(scales[best]), float(shifts[best])
-
-
-def fit_scale_shift(source: np.ndarray, target: np.ndarray, iterations: int = 12,
-                    initial: tuple[float, float] | None = None) -> Alignment | None:
-    """Robustly fit `target ~ scale * source + shift` (1-D float arrays of equal length).
-
-    Starts from the best by least median of residuals among: matching medians and spreads,
-    `initial` (e.g. the previous frame's fit) and lines through random far-apart sample pairs;
-    then runs Tukey-biweight iteratively reweighted least squares until the scale changes by less
-    than 1e-4 (relative) or `iterations` passes are done. Returns None when the source carries no
-    information (constant) or the target has no spread to align to.
-    """
-    source = np.asarray(source, np.float64)
-    target = np.asarray(target, np.float64)
-    source_spread, target_spread = _spread(source), _spread(target)
-    if source_spread <= _EPS * max(1.0, abs(float(np.median(source)))) or target_spread <= _EPS:
-        return None
-    spread_scale = target_spread / source_spread
-    candidates = [(spread_scale, float(np.median(target)) - spread_scale * float(np.median(source)))]
-    if initial is not None and all(math.isfinite(v) for v in initial):
-        candidates.append((float(initial[0]), float(initial[1])))
-    scale, shift = _least_median_start(source, target, source_spread, candidates)
-
-    weights = np.ones_like(source)
-    for _ in range(iterations):
-        residual = scale * source + shift - target
-        sigma = _robust_sigma(residual)
-        if sigma <= _EPS * target_spread:
-            break  # exact fit (noise-free data)
-        u = residual / (_TUKEY_C * sigma)
-        weights = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
-        total = float(weights.sum())
-        if total <= _EPS:
-            break
-        mean_source = float(weights @ source) / total
-        mean_target = float(weights @ target) / total
-        centred = source - mean_source
-        variance = float(weights @ (centred * centred))
-        if variance <= _EPS * source_spread * source_spread * total:
-            break
-        previous_scale = scale
-        scale = float(weights @ (centred * (target - mean_target))) / variance
-        shift = mean_target - scale * mean_source
-        if abs(scale - previous_scale) <= 1e-4 * abs(previous_scale):
-            break
-
-    residual = scale * source + shift - target
-    sigma = _robust_sigma(residual)
-    inliers = np.abs(residual) <= max(_TUKEY_C * sigma, 1e-6 * target_spread)
-    return Alignment(scale, shift, sigma, float(inliers.mean()))
+def _f32(value: float) -> float:
+    """A float rounded to float32 (the maps' precision on every backend)."""
+    return float(np.float32(value))
 
 
 class DepthSmoother:
     """Aligns each relative depth map to a running estimate and averages it in, frame by frame.
 
+    ``ops``: the array operations the maps live on (render/ops.py; None = OpenCV's on numpy): maps handed in
+    are taken as that backend's arrays and the smoothed maps are its arrays.
     Not thread-safe: one instance per stream, called from one thread.
     """
 
-    def __init__(self, settings: SmoothingSettings | None = None):
+    def __init__(self, settings: SmoothingSettings | None = None, ops: "ArrayOps | None" = None):
+        from vidbokeh.render.ops_opencv import OPENCV
+
         self.settings = settings or SmoothingSettings()
+        self._ops = OPENCV if ops is None else ops
         self._cuts = SceneCutDetector(self.settings.cut_threshold)
-        self._estimate: np.ndarray | None = None
+        self._estimate: Any = None
         self._sample_index: np.ndarray | None = None
         self._previous_alignment: tuple[float, float] | None = None
+        self._history: Any = None  # the latest history weights before the strength (the motion gate's output)
         self.last_cut = False
         """True when the latest update restarted the estimate (scene cut or size change)."""
         self.last_cut_reason: str | None = None
@@ -196,31 +114,40 @@ class DepthSmoother:
         "size" (the map's size changed), or None when there was no cut."""
         self.last_alignment: Alignment | None = None
         """Fit of the latest map to the estimate (None on a restart or a degenerate map)."""
-        self.last_motion_fraction = 0.0
-        """Fraction of pixels whose history weight was reduced by the motion gate."""
+
+    @property
+    def last_motion_fraction(self) -> float:
+        """Fraction of pixels whose history weight the motion gate reduced in the latest update (counted when
+        read: a device map is not read back every frame for it)."""
+        history = self._history
+        if history is None:
+            return 0.0
+        return self._ops.count(history < 1.0) / float(np.prod(history.shape))
 
     def reset(self) -> None:
         """Forget the history (the next map starts a new estimate)."""
         self._cuts.reset()
         self._estimate = None
         self._previous_alignment = None
+        self._history = None
         self.last_cut = False
         self.last_cut_reason = None
         self.last_alignment = None
-        self.last_motion_fraction = 0.0
 
-    def update(self, depth: np.ndarray, frame_small: np.ndarray | None = None) -> np.ndarray:
-        """Take the next depth map (HxW relative inverse depth) and return the smoothed map.
+    def update(self, depth: Any, frame_small: np.ndarray | None = None) -> Any:
+        """Take the next depth map (HxW relative inverse depth, a host array or the ops' own) and return the
+        smoothed map (the ops' array).
 
-        `frame_small` (uint8 HxWx3 RGB, any small size) lets the smoother see scene cuts in the
+        `frame_small` (uint8 HxWx3 RGB on the host, any small size) lets the smoother see scene cuts in the
         picture itself; without it, cuts are found from the depth fit alone.
         """
-        depth = np.asarray(depth, dtype=np.float32)
-        if depth.ndim != 2 or depth.size == 0:
-            raise ValueError(f"expected a non-empty HxW depth map, got shape {depth.shape}")
+        ops = self._ops
+        depth = ops.float32(ops.upload(depth))
+        if depth.ndim != 2 or depth.shape[0] * depth.shape[1] == 0:
+            raise ValueError(f"expected a non-empty HxW depth map, got shape {tuple(depth.shape)}")
         frame_cut = self._cuts.update(frame_small) if frame_small is not None else False
         self.last_alignment = None
-        self.last_motion_fraction = 0.0
+        self._history = None
         self.last_cut, self.last_cut_reason = frame_cut, "frame" if frame_cut else None
         if not self.settings.enabled:
             return depth
@@ -232,22 +159,21 @@ class DepthSmoother:
         if estimate.shape != depth.shape:
             return self._restart(depth, reason="size")
 
-        flat_depth = depth.reshape(-1)
         samples = self._sample_index
         assert samples is not None
-        depth_samples = flat_depth[samples]
-        estimate_samples = estimate.reshape(-1)[samples]
+        depth_samples = ops.take(depth, samples)
+        estimate_samples = ops.take(estimate, samples)
         finite = np.isfinite(depth_samples)
         if not finite.all():
             depth_samples, estimate_samples = depth_samples[finite], estimate_samples[finite]
         if depth_samples.size < 16:
-            return estimate.copy()  # nothing usable in this map: hold the estimate
+            return ops.copy(estimate)  # nothing usable in this map: hold the estimate
         alignment = fit_scale_shift(depth_samples, estimate_samples, self.settings.fit_iterations,
                                     self._previous_alignment)
         if alignment is None:
             if _spread(estimate_samples.astype(np.float64)) <= _EPS:
                 return self._restart(depth, reason="depth")  # flat estimate: nothing to align to
-            return estimate.copy()  # flat new map: it carries no depth, keep the estimate
+            return ops.copy(estimate)  # flat new map: it carries no depth, keep the estimate
         spread = _spread(estimate_samples.astype(np.float64))
         gate_low = max(self.settings.motion_sigmas * alignment.residual_sigma,
                        self.settings.motion_floor * spread, 1e-6 * spread)
@@ -258,55 +184,57 @@ class DepthSmoother:
         self._previous_alignment = (alignment.scale, alignment.shift)
         self.last_alignment = alignment
 
-        aligned = depth * np.float32(alignment.scale) + np.float32(alignment.shift)
+        aligned = depth * _f32(alignment.scale)
+        aligned += _f32(alignment.shift)
         residual = aligned - estimate
-        non_finite = ~np.isfinite(residual)
-        if non_finite.any():
-            residual[non_finite] = 0.0
-            aligned[non_finite] = estimate[non_finite]
+        finite_map = ops.finite(residual)
+        if ops.any(~finite_map):
+            residual = ops.where(finite_map, residual, 0.0)
+            aligned = ops.where(finite_map, aligned, estimate)
         window = self._gate_window(depth.shape)
         if window > 1:
-            residual = cv2.blur(residual, (window, window), borderType=cv2.BORDER_REPLICATE)
-        # history weight: strength below gate_low, fading linearly to 0 at 2 * gate_low
-        history = np.abs(residual)
-        history *= np.float32(-1.0 / gate_low)
-        history += np.float32(2.0)
-        np.clip(history, 0.0, 1.0, out=history)
-        self.last_motion_fraction = float(np.mean(history < 1.0))
-        history *= np.float32(self.settings.strength)
-        # estimate = aligned + history * (estimate - aligned)
+            residual = ops.box_filter(residual, window, border="replicate")
+        # history weight: 1 below gate_low, fading linearly to 0 at 2 * gate_low (then times the strength)
+        history = ops.ramp(ops.abs(residual), 2.0 * gate_low, -1.0 / gate_low, 0.0, 1.0)
+        self._history = history
+        # estimate = aligned + strength * history * (estimate - aligned)
         blended = estimate - aligned
         blended *= history
+        blended *= _f32(self.settings.strength)
         blended += aligned
         self._estimate = blended
-        return blended.copy()
+        return ops.copy(blended)
 
     def _gate_window(self, shape: tuple[int, ...]) -> int:
         window = int(round(min(shape) * self.settings.motion_window))
         return window | 1 if window > 1 else 1
 
-    def _restart(self, depth: np.ndarray, reason: str | None) -> np.ndarray:
+    def _restart(self, depth: Any, reason: str | None) -> Any:
         """Start a new estimate from `depth`, keeping the old estimate's range when there was one."""
+        ops = self._ops
         previous = self._estimate
-        fresh = depth.copy()
-        finite = np.isfinite(fresh)
-        if not finite.all():
-            fresh[~finite] = np.median(fresh[finite]) if finite.any() else 0.0
+        fresh = ops.copy(depth)
+        finite = ops.finite(fresh)
+        finite_count = ops.count(finite)
+        if finite_count < fresh.shape[0] * fresh.shape[1]:
+            fill = ops.median(fresh, where=finite) if finite_count else 0.0
+            fresh = ops.where(finite, fresh, fill)
         if previous is not None:
             # map the new content onto the old range (median and spread), so that consumers that
             # do not renormalise see no jump in scale; a positive affine map, no blend of content
-            old = previous.reshape(-1)[self._sample_index].astype(np.float64)
-            new = fresh.reshape(-1)[self._sample_positions(fresh.shape)].astype(np.float64)
+            old = ops.take(previous, self._sample_index).astype(np.float64)
+            new = ops.take(fresh, self._sample_positions(fresh.shape)).astype(np.float64)
             old_spread, new_spread = _spread(old), _spread(new)
             if old_spread > _EPS and new_spread > _EPS:
                 scale = old_spread / new_spread
                 shift = float(np.median(old)) - scale * float(np.median(new))
-                fresh = fresh * np.float32(scale) + np.float32(shift)
+                fresh = fresh * _f32(scale)
+                fresh += _f32(shift)
         self._sample_index = self._sample_positions(fresh.shape)
         self._estimate = fresh
         self._previous_alignment = None
         self.last_cut, self.last_cut_reason = reason is not None, reason
-        return fresh.copy()
+        return ops.copy(fresh)
 
     def _sample_positions(self, shape: tuple[int, ...]) -> np.ndarray:
         """Fixed pseudo-random flat pixel indices for the fit (the same for every frame of a size)."""
