@@ -13,6 +13,11 @@ own process, with DA-V2-S synthetic weights (same cost as real ones) and the def
   stages    the same frames through load_models + VideoSession.process_batch (batches of 8) in one
             process: mean ms per frame of every stage (depth, smooth, faces, segment, mask, focus, render)
             and the processing fps without decode and encode
+  temporal  the temporal stages alone, each backend on the same frames (opencv on the host; torch on the
+            device): the depth smoother (a map of the frame's size per frame, already where the backend keeps
+            it, with a varying scale and shift to undo) and the live depth carry (a map made on the first frame
+            carried to each later one: host DIS flow, then the resampling on the backend): ms per frame,
+            the device synchronised around each call
   realtime  (--realtime) `vidbokeh webcam --camera CLIP --realtime --no-preview --output OUT` with the
             clip re-timed to each of --rates fps: frames dropped, latency median and p95 (capture to output)
 
@@ -101,6 +106,68 @@ def stages(clip: str, device: str, backend: str, weights: str, approach: str = "
     return 0
 
 
+def temporal(clip: str, device: str, frames: str) -> int:
+    """Child: ms per frame of the depth smoother and the live depth carry on each backend (stages/smoothing.py,
+    engine/map_carry.py over render/ops.py), on the clip's frames, the device synchronised around each call."""
+    import av
+    import cv2
+    import numpy as np
+
+    from vidbokeh.engine import VideoProfile
+    from vidbokeh.engine.map_carry import MapCarry
+    from vidbokeh.render import get_ops
+    from vidbokeh.stages.smoothing import DepthSmoother
+
+    rgbs = []
+    with av.open(clip) as container:
+        for frame in container.decode(video=0):
+            rgbs.append(np.ascontiguousarray(frame.to_ndarray(format="rgb24")))
+            if len(rgbs) == int(frames):
+                break
+    rng = np.random.default_rng(0)
+    maps = []  # a stand-in depth map per frame: the frame's blurred luma under a varying scale and shift
+    for rgb in rgbs:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        maps.append(cv2.GaussianBlur(grey, (0, 0), 4.0) * np.float32(rng.uniform(0.8, 1.25))
+                    + np.float32(rng.uniform(-0.1, 0.1)))
+    doc: dict = {"frames": len(rgbs), "size": list(rgbs[0].shape[:2]), "ms": {}}
+    for backend in ("opencv", "torch"):
+        ops = get_ops(backend, device if backend == "torch" else "cpu")
+        sync = _synchroniser(ops)
+        uploaded = [ops.upload(m) for m in maps]
+        smoother, carry = DepthSmoother(ops=ops), MapCarry(VideoProfile().depth_flow_side, ops=ops)
+        smooth_s, carry_s = [], []
+        with ops.guard():
+            for i, (rgb, depth) in enumerate(zip(rgbs, uploaded)):
+                sync()
+                t0 = time.perf_counter()
+                smoother.update(depth, rgb)
+                sync()
+                smooth_s.append(time.perf_counter() - t0)
+                if i == 0:
+                    carry.anchor(uploaded[0], rgb)
+                    continue
+                t0 = time.perf_counter()
+                carry.carry(rgb)
+                sync()
+                carry_s.append(time.perf_counter() - t0)
+        # medians: the first map only starts the estimate, and the first calls warm the kernels
+        doc["ms"][backend] = {"smooth": 1000.0 * statistics.median(smooth_s[1:] or smooth_s),
+                              "carry": 1000.0 * statistics.median(carry_s or [0.0])}
+    print("TEMPORAL " + json.dumps(doc), file=sys.stderr)
+    return 0
+
+
+def _synchroniser(ops):
+    """Waits for the backend's device (CUDA and MPS run asynchronously); nothing to wait for on a CPU."""
+    device = getattr(ops, "device", None)
+    if device is None or device.type == "cpu":
+        return lambda: None
+    import torch
+
+    return torch.cuda.synchronize if device.type == "cuda" else torch.mps.synchronize
+
+
 def _gpu_peak_mb() -> float | None:
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
@@ -149,6 +216,10 @@ def main(args, run_child, synthetic_weights_into) -> int:
             row["stages"] = s
             parts = "  ".join(f"{k} {v:.1f}" for k, v in sorted(s["stage_ms"].items()))
             print(f"{size:6s} stages    {s['fps']:7.1f} fps  ms/frame: {parts}", flush=True)
+            t = run_child("temporal", str(clip), device, str(min(frames, 30)), timeout=args.timeout, tag="TEMPORAL")
+            row["temporal"] = t
+            parts = "  ".join(f"{b}: smooth {m['smooth']:.1f} carry {m['carry']:.1f}" for b, m in t["ms"].items())
+            print(f"{size:6s} temporal  ms/frame  {parts}", flush=True)
             if args.realtime:
                 row["live"] = {}
                 for rate in rates:

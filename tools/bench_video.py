@@ -139,6 +139,13 @@ def stages(*args: str) -> int:
     return measure(*args)
 
 
+def temporal(*args: str) -> int:
+    """Child: the depth smoother and the live carry alone, per backend (see tools/bench_frame_path.py)."""
+    from bench_frame_path import temporal as measure
+
+    return measure(*args)
+
+
 class CaseFailed(RuntimeError):
     pass
 
