@@ -69,7 +69,7 @@ class VideoSession:
         self._faces_seen: list = []  # the latest detected faces (working-copy pixels)
         self._people_seen: tuple = ()  # the latest people found, with the faces found beside them
         self._people_age = 0  # frames since they were found
-        self._masks_carry: DepthCarry | None = None  # their own pose masks, carried to the frames in between
+        self._masks_carry: MapCarry | None = None  # their own pose masks, carried to the frames in between
         self._faces_age = 0  # frames since they were detected
         self._last_depth: np.ndarray | None = None
         self._motion = None  # stages.subject_motion.SubjectMotion: who the video is about, when depth cannot say
@@ -317,7 +317,7 @@ class VideoSession:
         masks = [cv2.resize(p.mask_in((h, w)), half, interpolation=cv2.INTER_AREA) for p in people if p.mask is not None]
         self._masks_carry = None
         if masks and self.settings.video_profile.depth_flow_side > 0:
-            self._masks_carry = DepthCarry(self.settings.video_profile.depth_flow_side)
+            self._masks_carry = MapCarry(self.settings.video_profile.depth_flow_side)
             self._masks_carry.anchor(np.stack(masks, axis=-1), work)
 
     def _segment(self, work: np.ndarray, ts_ms: int, faces: list, upright: list) -> np.ndarray:
