@@ -121,7 +121,16 @@ def blur_layer(ops, layer, radius: float, level: int, settings: BokehSettings):
 
 
 def base_level_image(ops, padded_h: int, padded_w: int, base: int, make_strip):
-    """Assemble the base-level image from full-resolution strips, each area-downsampled on its own."""
+    """Assemble the base-level image from full-resolution strips, each area-downsampled on its own.
+
+    ``make_strip(y0, y1)`` returns the strip's image, or a list of arrays whose channels make it (each is
+    downsampled on its own and the parts are merged at the base level: cheaper where one part is wide)."""
     step = max(1 << base, (ops.strip_rows >> base) << base)
-    blocks = [down(ops, make_strip(y0, min(padded_h, y0 + step)), base) for y0 in range(0, padded_h, step)]
-    return ops.concat_rows(blocks)
+
+    def block(y0: int):
+        made = make_strip(y0, min(padded_h, y0 + step))
+        if isinstance(made, list):
+            return ops.merge([down(ops, part, base) for part in made])
+        return down(ops, made, base)
+
+    return ops.concat_rows([block(y0) for y0 in range(0, padded_h, step)])
