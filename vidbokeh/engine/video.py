@@ -321,15 +321,20 @@ class VideoSession:
             self._masks_carry.anchor(np.stack(masks, axis=-1), work)
 
     def _segment(self, work: np.ndarray, ts_ms: int, faces: list, upright: list) -> np.ndarray:
-        """The person probability: in a live stream the segmenter's every ``live_segment_every`` frames (and on a
-        scene cut), its latest map carried to the frame by optical flow in between; in a file every frame's own."""
+        """The person probability: in a live stream the segmenter's every ``live_segment_every`` frames (one later
+        where people were just looked for; at once on a scene cut), its latest map carried to the frame by optical
+        flow in between; in a file every frame's own."""
         carry = self._person_carry
         if carry is None:
             return self.models.segmenter.segment(work, ts_ms, faces, upright)
         assert self._cuts is not None
         cut = self._cuts.update(work)
+        due = self._segment_age >= self._segment_every - 1
+        # on a frame the pose model ran on, the segmentation waits one frame more: the two dearest stages never
+        # fall on one frame (a live frame's latency is the sum of what runs on it)
+        people_now = self.models.people is not None and self._people_age == 0
         fresh = (cut or carry.latest is None or carry.latest.shape != work.shape[:2]
-                 or self._segment_age >= self._segment_every - 1)
+                 or (due and not people_now) or self._segment_age >= self._segment_every)
         if fresh:
             carry.anchor(self.models.segmenter.segment(work, ts_ms, faces, upright), work)
             self._segment_age = 0
