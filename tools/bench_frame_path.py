@@ -216,7 +216,7 @@ def main(args, run_child, synthetic_weights_into) -> int:
             row["stages"] = s
             parts = "  ".join(f"{k} {v:.1f}" for k, v in sorted(s["stage_ms"].items()))
             print(f"{size:6s} stages    {s['fps']:7.1f} fps  ms/frame: {parts}", flush=True)
-            t = run_child("temporal", str(clip), device, str(min(frames, 30)), timeout=args.timeout, tag="TEMPORAL")
+            t = run_child("temporal", str(clip), device, str(min(frames, 20)), timeout=args.timeout, tag="TEMPORAL")
             row["temporal"] = t
             parts = "  ".join(f"{b}: smooth {m['smooth']:.1f} carry {m['carry']:.1f}" for b, m in t["ms"].items())
             print(f"{size:6s} temporal  ms/frame  {parts}", flush=True)

@@ -2,11 +2,13 @@
 # Everything issue 11 wants measured on a GPU, in one go (under 8 minutes on one H200):
 #   1. the gpu-marked tests: the torch backend on CUDA against OpenCV (PSNR >= 40 dB, protected pixels
 #      bit-exact) on the shared portraits and clip frames, and the out-of-memory message; a video session on
-#      the device path (depth made and kept on the GPU, focus/CoC/mask there) against OpenCV, and 300 frames
-#      without any growth of GPU memory;
+#      the device path (depth made, smoothed and kept on the GPU, focus/CoC/mask there) against OpenCV, 300 frames
+#      without any growth of GPU memory, and what a smoothed frame sends back (the uint8 frame and the smoother's
+#      fit samples, no map) with its synchronising CUDA calls per frame (printed: -rP);
 #   2. the renderer alone per backend (tools/bench_render.py, torch on cuda vs opencv);
 #   3. the frame path (tools/bench_video.py --device cuda --frame-backend torch): file mode at 720p, 1080p
-#      and 2160p, per-stage times, and the live clip at 30 and 60 fps.
+#      and 2160p, per-stage times (smooth included), the temporal stages alone per backend (the depth smoother
+#      and the live carry, opencv on the host vs torch on the GPU, synchronised), and the live clip at 30 and 60 fps.
 # On a bare device machine, pack first (here): tools/gpu_pack.sh, then carry .gpu (wheels, samples, models).
 # Results go to $OUT (the device's result folder) or gpu_check_out/. Run from the repository root.
 # A dry run of the same steps on a CPU (checks the script, not the figures):
@@ -39,7 +41,7 @@ $PY -c "import mediapipe" 2>/dev/null || { APPROACH=(--approach depth_anything);
 
 step "gpu tests (parity on CUDA, OOM message, the device path through a session, memory)"
 timeout 150 $PY -m pytest -q -p no:cacheprovider -m gpu tests/render/test_render_backends.py \
-    tests/engine/test_engine_device_path.py -rs 2>&1 | tee "$OUT/gpu_tests.log"
+    tests/engine/test_engine_device_path.py -rsP 2>&1 | tee "$OUT/gpu_tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 step "renderer per backend"

@@ -117,6 +117,40 @@ def test_depth_stays_on_the_device_and_only_the_frame_comes_back(hybrid, clip, m
     assert all(r.focus is not None for r in results)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")])])
+def test_a_smoothed_file_frame_sends_back_only_the_frame_and_the_fit_samples(clip, synthetic_weights, monkeypatch,
+                                                                               device):
+    """depth_anything with smoothing, the model and the frame path on one device: per frame the uint8 output comes
+    back, and after the first map the smoother's two sample vectors; no map. On CUDA the synchronising calls per
+    frame are counted too (printed; a bound, not a figure to chase)."""
+    settings = EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device=device,
+                              depth_size=98, frame_backend="torch")
+    ops = get_ops("torch", device)
+    seen = _downloads(monkeypatch, ops)
+    with load_models(settings, "video", progress=False) as models:
+        session = VideoSession(models, settings)
+        session.process(clip[0], 0.0)
+        seen.clear()
+        with warnings.catch_warnings(record=True) as syncs:
+            warnings.simplefilter("always")
+            if device == "cuda":
+                torch.cuda.set_sync_debug_mode("warn")
+            try:
+                results = [session.process(f, i / 24) for i, f in enumerate(clip[1:7], start=1)]
+            finally:
+                if device == "cuda":
+                    torch.cuda.set_sync_debug_mode("default")
+    assert all(r.as_made("depth").device.type == device for r in results)
+    assert seen.count((clip[0].shape, torch.uint8)) == 6
+    assert seen.count(((2048,), torch.float32)) == 12
+    assert len(seen) == 18, seen
+    if device == "cuda":
+        per_frame = sum("synchronizing" in str(w.message) for w in syncs) / 6
+        print(f"CUDA synchronising calls per frame: {per_frame:.1f}")
+        assert per_frame <= 40
+
+
 def _frames(path: Path, count: int, start: int = 0) -> list[np.ndarray]:
     import av
 
@@ -137,35 +171,47 @@ def _db(reference: np.ndarray, other: np.ndarray) -> float:
     return math.inf if mse == 0.0 else 10.0 * math.log10(span**2 / mse)
 
 
-def test_smoothing_on_the_device_matches_the_host(hybrid, samples_dir):
+@pytest.fixture(scope="module")
+def joined_maps(samples_dir, synthetic_weights):
+    """Frames of two shared clips joined by a cut, and the synthetic model's depth maps of them (host arrays)."""
+    videos = samples_dir / "videos"
+    frames = _frames(videos / "sam2_juggle.mp4", 8) + _frames(videos / "davis2016_breakdance.mp4", 8, start=20)
+    settings = EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu")
+    with load_models(settings, "video", progress=False) as models:
+        return frames, models.depth.predict_batch(frames, input_size=98)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")])])
+def test_smoothing_on_the_device_matches_the_host(joined_maps, device):
     """The temporal smoother is one algorithm over the array operations: on torch tensors it gives the OpenCV
     backend's smoothed maps (>= 60 dB of the map's span) on two shared clips joined by a cut, with the same scene
     cuts, the same fits and the same motion gate."""
     from vidbokeh.stages.smoothing import DepthSmoother, SmoothingSettings
 
-    videos = samples_dir / "videos"
-    frames = _frames(videos / "sam2_juggle.mp4", 8) + _frames(videos / "davis2016_breakdance.mp4", 8, start=20)
-    maps = hybrid.depth.predict_batch(frames, input_size=98)
-    ops = get_ops("torch", "cpu")
-    host, device = DepthSmoother(SmoothingSettings()), DepthSmoother(SmoothingSettings(), ops)
+    frames, maps = joined_maps
+    ops = get_ops("torch", device)
+    host, moved = DepthSmoother(SmoothingSettings()), DepthSmoother(SmoothingSettings(), ops)
     figures, cuts = [], []
     for rgb, depth in zip(frames, maps):
         ref = host.update(depth, rgb)
-        out = device.update(ops.upload(depth), rgb)
-        assert isinstance(out, torch.Tensor)
-        figures.append(_db(ref, out.numpy()))
-        assert (device.last_cut, device.last_cut_reason) == (host.last_cut, host.last_cut_reason)
+        out = moved.update(ops.upload(depth), rgb)
+        assert isinstance(out, torch.Tensor) and out.device.type == device
+        figures.append(_db(ref, ops.download(out)))
+        assert (moved.last_cut, moved.last_cut_reason) == (host.last_cut, host.last_cut_reason)
         cuts.append(host.last_cut_reason)
         if host.last_alignment is not None:
-            assert device.last_alignment.scale == pytest.approx(host.last_alignment.scale, rel=1e-4)
-        assert abs(device.last_motion_fraction - host.last_motion_fraction) < 0.01
+            assert moved.last_alignment.scale == pytest.approx(host.last_alignment.scale, rel=1e-4)
+        assert abs(moved.last_motion_fraction - host.last_motion_fraction) < 0.01
     assert cuts[8] is not None and cuts.count(None) == 15  # the join is a cut, the rest is smoothed
     assert host.last_motion_fraction > 0.0  # the gate did cut in on the moving dancer
-    print(f"smoothed depth, torch vs OpenCV: min {min(figures):.1f} dB, median {np.median(figures):.1f} dB")
+    print(f"smoothed depth, torch on {device} vs OpenCV: min {min(figures):.1f} dB, median {np.median(figures):.1f} dB")
     assert min(figures) >= 60.0, figures
 
 
-def test_the_live_carry_on_the_device_matches_the_host(samples_dir):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")])])
+def test_the_live_carry_on_the_device_matches_the_host(samples_dir, device):
     """The live depth carry resamples a map along the host's DIS flow with the frame path's operations: on torch
     tensors it gives the OpenCV remap's result (a map made on frame 30 of the breakdance clip, carried to 33 and
     36), within the remap's 1/32-pixel positions."""
@@ -173,15 +219,17 @@ def test_the_live_carry_on_the_device_matches_the_host(samples_dir):
 
     frames = _frames(samples_dir / "videos" / "davis2016_breakdance.mp4", 7, start=30)
     depth = cv2.GaussianBlur(cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2.0)
-    ops = get_ops("torch", "cpu")
-    host, device = MapCarry(flow_side=160), MapCarry(flow_side=160, ops=ops)
+    ops = get_ops("torch", device)
+    host, moved = MapCarry(flow_side=160), MapCarry(flow_side=160, ops=ops)
     host.anchor(depth, frames[0])
-    device.anchor(depth, frames[0])
+    moved.anchor(depth, frames[0])
     for later in (3, 6):
-        ref, out = host.carry(frames[later]), device.carry(frames[later])
-        assert isinstance(out, torch.Tensor)
+        ref, out = host.carry(frames[later]), moved.carry(frames[later])
+        assert isinstance(out, torch.Tensor) and out.device.type == device
         assert not np.array_equal(ref, depth)  # it was carried
-        assert _db(ref, out.numpy()) >= 50.0, _db(ref, out.numpy())
+        db = _db(ref, ops.download(out))
+        print(f"carried map (+{later} frames), torch on {device} vs OpenCV's remap: {db:.1f} dB")
+        assert db >= 50.0, db
 
 
 def test_still_renders_on_the_torch_path_like_opencv(hybrid, samples_dir, synthetic_weights):
