@@ -187,6 +187,38 @@ def test_drawn_body_follows_a_real_person(finder, samples_dir) -> None:
         assert (drawn & gt).sum() / drawn.sum() > 0.6, stem  # mostly the person
 
 
+def test_a_limb_the_segmenter_lost_is_drawn_back(finder, samples_dir) -> None:
+    """Real landmarks on the labelled dancer and runner; the person map is the label with one limb (the forearm or
+    shin the model is surest of) cut out, as a segmenter loses an arm against a busy background. The limb comes
+    back from its landmarks, lying on the person; what the map already holds is left as it is."""
+    from vidbokeh.stages.bodies import LIMBS, limb_parts
+
+    for stem in ("davis2016_dance-twirl_00000", "davis2016_parkour_00080"):
+        rgb = _rgb(samples_dir / "portraits" / "images" / f"{stem}.jpg")
+        gt = cv2.imread(str(samples_dir / "portraits" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+        people, _ = finder.find(rgb)
+        main = max(people, key=lambda p: p.unit)
+        bare = Person(box=main.box, unit=main.unit, source="pose", landmarks=main.landmarks)
+        marks = main.landmarks
+        lower = [(a, b) for a, b, _ in LIMBS if (a, b) in ((13, 15), (14, 16), (25, 27), (26, 28))]
+        a, b = max(lower, key=lambda ab: min(marks[ab[0], 2], marks[ab[1], 2]))
+        assert min(marks[a, 2], marks[b, 2]) >= SubjectSettings().limb_visible, stem
+        cut = np.zeros(gt.shape, np.uint8)
+        cv2.line(cut, tuple(int(v) for v in np.round(marks[a, :2])), tuple(int(v) for v in np.round(marks[b, :2])),
+                 255, max(2, int(round(0.9 * main.unit))))
+        lost = gt & (cut > 0)
+        prob = np.where(gt & ~lost, np.float32(0.95), np.float32(0.0))
+        out = subject_person_map(gt.shape, prob, [bare], [True])
+        back = out > 0.5
+        assert back[lost].mean() > 0.5, stem  # most of the lost limb is back
+        added = back & (prob < 0.5)
+        assert (added & gt).sum() / max(1, added.sum()) > 0.6, stem  # and it lies on the person
+        assert np.array_equal(out[prob >= 0.5], prob[prob >= 0.5])  # the rest untouched
+        whole = np.where(gt, np.float32(0.95), np.float32(0.0))
+        assert np.array_equal(subject_person_map(gt.shape, whole, [bare], [True]), whole)  # nothing lost: no change
+        assert limb_parts(marks, main.unit, gt.shape, visible=1.01) == []  # nothing counts as seen above 1
+
+
 def _portrait(samples_dir: Path, name: str, height: int) -> np.ndarray:
     rgb = _rgb(samples_dir / "images" / name)
     return cv2.resize(rgb, (round(rgb.shape[1] * height / rgb.shape[0]), height), interpolation=cv2.INTER_AREA)

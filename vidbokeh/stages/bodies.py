@@ -61,6 +61,31 @@ def draw_body(canvas: np.ndarray, landmarks: np.ndarray, unit: float, *, grow: f
         cv2.ellipse(canvas, (int(round(centre_up[0])), int(round(centre_up[1]))), axes, angle, 0, 360, 255, -1)
 
 
+def limb_parts(landmarks: np.ndarray, unit: float, shape: tuple[int, int], *, visible: float = 0.5
+               ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Each limb of ``landmarks`` whose two ends were seen, drawn as in ``draw_body``: (its box x0, y0, x1, y1
+    clipped to ``shape`` (h, w), a bool mask of that box). Empty where a limb leaves the frame entirely."""
+    h, w = shape
+    pts, seen = landmarks[:, :2], landmarks[:, 2] >= visible
+    parts = []
+    for a, b, half in LIMBS:
+        if not (seen[a] and seen[b]):
+            continue
+        thick = max(1, int(round(2 * half * unit)))
+        pad = thick // 2 + 1
+        x0 = max(0, int(math.floor(min(pts[a, 0], pts[b, 0]))) - pad)
+        y0 = max(0, int(math.floor(min(pts[a, 1], pts[b, 1]))) - pad)
+        x1 = min(w, int(math.ceil(max(pts[a, 0], pts[b, 0]))) + pad + 1)
+        y1 = min(h, int(math.ceil(max(pts[a, 1], pts[b, 1]))) + pad + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        box = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        ends = [(int(round(pts[i, 0])) - x0, int(round(pts[i, 1])) - y0) for i in (a, b)]
+        cv2.line(box, ends[0], ends[1], 255, thick, cv2.LINE_8)
+        parts.append(((x0, y0, x1, y1), box > 0))
+    return parts
+
+
 def draw_face_body(canvas: np.ndarray, face: Face, *, grow: float = 0.0) -> None:
     """Draw (255) the head, neck and shoulders-and-chest implied by a face box alone (an upright person)."""
     unit = max(face.width, face.height)

@@ -8,7 +8,8 @@ behind is smaller (or farther) and stays out.
 The person map (what ``masks.build_protection_mask`` turns into sharpness) is then: the segmenter's
 probability less the regions of the people who are not subjects (the connected regions of the map holding
 their landmarks or face, and their own pose masks; a subject's body zone always wins); each subject's own pose
-mask; and the drawn body of a subject that no map covered. What the segmenter sees and no detector explains
+mask; and the drawn body of a subject that no map covered, or of each limb of a subject that no map covered
+(an arm lost against a busy background, legs in socks), drawn only where the pose model is sure it saw it. What the segmenter sees and no detector explains
 (a person seen from behind, a backlit silhouette) stays when it is large enough to be a person at the
 subjects' scale: blurring a person is worse than keeping something sharp.
 """
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from vidbokeh.errors import UsageError
-from vidbokeh.stages.bodies import body_zone, draw_body, draw_face_body
+from vidbokeh.stages.bodies import body_zone, draw_body, draw_face_body, limb_parts
 from vidbokeh.stages.people import Person
 
 BODY_HEADS = 7.5  # a standing person is about this many head units tall
@@ -40,6 +41,9 @@ class SubjectSettings:
     lone_min_heads: float = 1.5  # a region no one explains is kept when at least this many subject heads tall
     region_side: int = 320  # regions of the person map are told apart on a copy no longer than this (speed)
     visible: float = 0.5
+    # a subject's limb the maps cover less than ``missed_below`` of is drawn, when both its ends were seen at least
+    # this surely (the pose model also guesses limbs it cannot see, at lower visibility)
+    limb_visible: float = 0.8
 
     def __post_init__(self) -> None:
         if not 0.0 < self.scale_ratio <= 1.0 or not 0.0 < self.depth_tolerance <= 1.0:
@@ -47,6 +51,8 @@ class SubjectSettings:
         if self.zone_heads < 0 or self.lone_min_heads < 0 or not 0.0 <= self.missed_below <= 1.0 \
                 or self.region_side < 16:
             raise UsageError("zone_heads and lone_min_heads must be >= 0, missed_below in [0, 1], region_side >= 16")
+        if not (0.0 <= self.visible <= 1.0 and 0.0 <= self.limb_visible <= 1.0):
+            raise UsageError("visible and limb_visible must be in [0, 1]")
 
 
 def prominence(person: Person, shape: tuple[int, ...]) -> float:
@@ -108,6 +114,8 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
         covered = own[inside] if person_prob is None else np.maximum(own[inside], person_prob[inside])
         if float((covered >= 0.5).mean()) < settings.missed_below:
             np.maximum(own, body.astype(np.float32) * np.float32(1.0 / 255.0), out=own)
+        elif person.landmarks is not None:
+            _draw_missed_limbs(own, person_prob, person, settings)
     if person_prob is None:
         return own
     # each other person's region of the segmenter's map (the connected regions holding its landmarks or face, and
@@ -151,6 +159,17 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
     if drop.any():
         person_prob = np.where(drop, np.float32(0.0), person_prob)
     return np.maximum(person_prob, own)
+
+
+def _draw_missed_limbs(own: np.ndarray, person_prob: np.ndarray | None, person: Person,
+                       settings: SubjectSettings) -> None:
+    """Each limb of a subject that the maps miss (an arm the segmenter lost against a busy background, a leg in
+    a sock) is drawn into ``own`` from its landmarks, when the model is sure it saw both ends."""
+    for (x0, y0, x1, y1), limb in limb_parts(person.landmarks, person.unit, own.shape, visible=settings.limb_visible):
+        region = own[y0:y1, x0:x1]
+        covered = region if person_prob is None else np.maximum(region, person_prob[y0:y1, x0:x1])
+        if float((covered[limb] >= 0.5).mean()) < settings.missed_below:
+            region[limb] = np.maximum(region[limb], np.float32(1.0))
 
 
 def draw_zone(canvas: np.ndarray, person: Person, grow: float) -> None:
