@@ -27,6 +27,7 @@ On a compute device (issue 11; see tools/bench_frame_path.py): file mode, per-st
 at 720p, 1080p and 2160p with the frame backend chosen explicitly:
 
     python tools/bench_video.py --device cuda --frame-backend torch [--sizes 720p,1080p,2160p] [--realtime]
+                                [--temporal-only]
 """
 from __future__ import annotations
 
@@ -263,8 +264,10 @@ def main() -> int:
     ap.add_argument("--realtime", action="store_true", help="frame-path benchmark: also a live clip per size")
     ap.add_argument("--rates", default="30,60", help="frame rates of the live clip (--realtime)")
     ap.add_argument("--approach", default=None, help="frame-path benchmark: the approach (default: the CLI's)")
+    ap.add_argument("--temporal-only", action="store_true",
+                    help="frame-path benchmark: only the depth smoother and the live carry, per backend")
     args = ap.parse_args()
-    if args.device or args.frame_backend or args.realtime:
+    if args.device or args.frame_backend or args.realtime or args.temporal_only:
         import bench_frame_path
 
         def weights_into(path: Path) -> Path:
