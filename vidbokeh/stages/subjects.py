@@ -63,17 +63,21 @@ def prominence(person: Person, shape: tuple[int, ...]) -> float:
     return person.unit * (1.0 - 0.5 * min(1.0, dist))
 
 
-def choose_subjects(people: Sequence[Person], shape: tuple[int, ...], depth: np.ndarray | None = None,
-                    settings: SubjectSettings = SubjectSettings()) -> list[bool]:
-    """For each person, whether it is a subject (see the module docstring)."""
+def choose_subjects(people: Sequence[Person], shape: tuple[int, ...], depth=None,
+                    settings: SubjectSettings = SubjectSettings(), ops=None) -> list[bool]:
+    """For each person, whether it is a subject (see the module docstring). ``depth``: a map of any size, a host
+    array or the array operations ``ops``' own (render/ops.py; a device map is read there, a few values come back)."""
     if not people:
         return []
     if len(people) == 1:
         return [True]  # the only person is the main subject (no depth percentiles: ~9 ms of CPU a 720p frame)
     main = max(range(len(people)), key=lambda i: prominence(people[i], shape))
-    if depth is not None and depth.size:
-        near = [_person_depth(p, depth, shape, settings.visible) for p in people]
-        lo, hi = np.percentile(depth, (5, 95))
+    if ops is None:
+        from vidbokeh.render.ops_opencv import OPENCV as ops
+    spread = None if depth is None or 0 in depth.shape else ops.percentiles(depth, (5, 95))
+    if spread is not None:
+        near = [_person_depth(p, depth, shape, settings.visible, ops) for p in people]
+        lo, hi = spread
         span = max(float(hi - lo), 1e-6)
         # larger depth values are nearer: anyone nearer than the main subject, or about as near, is a subject
         return [i == main or (near[i] - near[main]) / span >= -settings.depth_tolerance for i in range(len(people))]
@@ -81,14 +85,14 @@ def choose_subjects(people: Sequence[Person], shape: tuple[int, ...], depth: np.
     return [i == main or p.unit >= settings.scale_ratio * ref for i, p in enumerate(people)]
 
 
-def _person_depth(person: Person, depth: np.ndarray, shape: tuple[int, ...], visible: float) -> float:
+def _person_depth(person: Person, depth, shape: tuple[int, ...], visible: float, ops) -> float:
     """Median depth at the person's visible landmarks (or face), read from a map of any size."""
     h, w = shape[:2]
     dh, dw = depth.shape[:2]
     pts = person.visible_points(visible)
     xs = np.clip((pts[:, 0] * dw / w).astype(int), 0, dw - 1)
     ys = np.clip((pts[:, 1] * dh / h).astype(int), 0, dh - 1)
-    return float(np.median(depth[ys, xs]))
+    return float(np.median(ops.take(depth, ys * dw + xs)))
 
 
 def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, people: Sequence[Person],
