@@ -87,6 +87,22 @@ def test_depth_decides_who_is_at_the_subjects_distance() -> None:
     assert choose_subjects(people, shape, depth) == [True, True]
 
 
+def test_depth_on_the_torch_frame_path_decides_the_same() -> None:
+    """The torch frame path hands its device map over as it is (half the frame's size here: read at any size)."""
+    torch = pytest.importorskip("torch")
+    from vidbokeh.render import get_ops
+
+    shape = (480, 854)
+    people = [pose_person(300, 60, 48), pose_person(600, 60, 46)]
+    depth = np.full((240, 427), 0.2, np.float32)
+    depth[:, 100:210] = 0.9
+    ops = get_ops("torch", "cpu")
+    assert choose_subjects(people, shape, torch.from_numpy(depth), ops=ops) == [True, False]
+    depth[:, 250:360] = 0.88
+    assert choose_subjects(people, shape, torch.from_numpy(depth), ops=ops) == [True, True]
+    assert choose_subjects(people, shape, depth) == [True, True]
+
+
 def test_a_person_only_the_pose_detector_sees_gets_a_body_shaped_mask() -> None:
     """No segmenter output at all: the drawn body covers head, torso and limbs, and is not a box."""
     shape = (480, 640)

@@ -94,26 +94,25 @@ def _downloads(monkeypatch, ops) -> list[tuple]:
 
 
 def test_depth_stays_on_the_device_and_only_the_frame_comes_back(hybrid, clip, monkeypatch):
-    """A frame sends to the host its output (uint8) and, for the people's subject choice, depth at the working
-    copy's size only; the host depth route of the model is not taken. Smoothing runs on the device too: it brings
-    only its fit's samples to the host (two short vectors per map after the first), never a map."""
+    """A frame sends to the host its output (uint8) only; the host depth route of the model is not taken, and the
+    people's subject choice reads depth on the device. Smoothing runs on the device too: it brings only its fit's
+    samples to the host (two short vectors per map after the first), never a map."""
     ops = get_ops("torch", "cpu")
     seen = _downloads(monkeypatch, ops)
     host_route = []
     monkeypatch.setattr(hybrid.depth, "predict_batch", lambda *a, **k: host_route.append(1))
     results = _session_results(hybrid, clip[:6], frame_backend="torch", smoothing=0.0)
     assert not host_route
-    frame_shape, work_shape = clip[0].shape, (90, 160)
+    frame_shape = clip[0].shape
     assert seen.count((frame_shape, torch.uint8)) == 6
-    assert seen.count((work_shape, torch.float32)) == 6
-    assert len(seen) == 12, seen
+    assert len(seen) == 6, seen
     seen.clear()
     smoothed = _session_results(hybrid, clip[:6], frame_backend="torch")
     assert all(isinstance(r.as_made("depth"), torch.Tensor) for r in smoothed)
     samples = [s for s in seen if len(s[0]) == 1]
     assert samples and all(s == ((2048,), torch.float32) for s in samples), samples
     assert len(samples) == 2 * 5  # the first map starts the estimate; each later one: its samples and the estimate's
-    assert len(seen) - len(samples) == 12  # the rest as without smoothing: the frames and the small depth copies
+    assert len(seen) - len(samples) == 6  # the rest as without smoothing: the frames
     assert all(r.focus is not None for r in results)
 
 

@@ -10,17 +10,18 @@ from .frame import timed
 from .models import Models
 
 
-def find_subject(models: Models, work: np.ndarray, faces: list, depth: np.ndarray | None, ts_ms: int | None,
+def find_subject(models: Models, work: np.ndarray, faces: list, depth, ts_ms: int | None,
                  timings: dict[str, float], find_people: Callable | None = None,
                  refine_choice: Callable | None = None,
-                 segment: Callable | None = None) -> tuple[list, np.ndarray | None, list, list]:
+                 segment: Callable | None = None, ops=None) -> tuple[list, np.ndarray | None, list, list]:
     """(the subject's faces, the segmenter's person probability or None, people, which people are subjects).
 
     ``find_people(work, faces) -> (people, faces)``: how people are found (default: the models' finder;
     video passes one that reuses the latest people between detections). ``refine_choice(people, chosen, shape)
     -> chosen``: a second say on who the subjects are (video: whoever moves against the scene joins them).
     ``segment(work, ts_ms, faces, upright_boxes) -> person probability``: how the person map is made (default: the
-    models' segmenter; video passes one that carries the latest map between runs)."""
+    models' segmenter; video passes one that carries the latest map between runs). ``depth``: a map of any size, a
+    host array or the array operations ``ops``' own (a device map stays where it is; None: OpenCV's)."""
     people: list = []
     chosen: list = []
     if models.people is not None:
@@ -28,7 +29,7 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth: np.ndarra
 
         with timed(timings, "people"):
             people, faces = (find_people or models.people.find)(work, faces)
-            chosen = subjects.choose_subjects(people, work.shape, depth)
+            chosen = subjects.choose_subjects(people, work.shape, depth, ops=ops)
             if refine_choice is not None:
                 chosen = refine_choice(people, chosen, work.shape)
             faces = [p.face for p, keep in zip(people, chosen) if keep and p.face is not None]

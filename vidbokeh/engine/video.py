@@ -255,9 +255,10 @@ class VideoSession:
         if motion is not None:
             with timed(timings, "motion"):
                 motion.update(work)
-        faces, person, people, chosen = find_subject(self.models, work, faces, self._host_depth(depth, work), ts_ms,
-                                                     timings, self._find_people,
-                                                     None if motion is None else motion.choose, self._segment)
+        # depth where the frame path keeps it: the subject choice reads a few values of it there (stages/subjects.py)
+        faces, person, people, chosen = find_subject(self.models, work, faces, depth, ts_ms, timings,
+                                                     self._find_people, None if motion is None else motion.choose,
+                                                     self._segment, self._ops)
         with timed(timings, "mask"):
             weight = None if motion is None else motion.weight(person, people)
             person = subject_map(work.shape, person, people, chosen)
@@ -272,17 +273,6 @@ class VideoSession:
                 protect = self._ops.clip(self._ops.resize(protect, (w, h), "linear"), 0.0, 1.0)
                 faces = scale_faces(faces, w / work.shape[1], h / work.shape[0])
         return faces, protect
-
-    def _host_depth(self, depth, work: np.ndarray) -> np.ndarray | None:
-        """Depth for the subject choice (stages/subjects.py, on the host, reading it at the people's landmarks):
-        the map itself on the host path; from the device only where people are looked for, at the working
-        copy's size (a small copy down, not the whole map)."""
-        if depth is None or isinstance(depth, np.ndarray):
-            return depth
-        if self.models.people is None:
-            return None
-        h, w = work.shape[:2]
-        return self._ops.download(self._ops.resize(depth, (w, h), "area"))
 
     def _find_people(self, work: np.ndarray, faces: list) -> tuple[list, list]:
         """(people, faces incl. the full-range detector's), found every ``people_every`` frames and reused in
