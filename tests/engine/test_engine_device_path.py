@@ -150,6 +150,33 @@ def test_a_smoothed_file_frame_sends_back_only_the_frame_and_the_fit_samples(cli
         assert per_frame <= 40
 
 
+def test_live_depth_stays_on_the_device(clip, synthetic_weights, monkeypatch):
+    """Live: the depth worker makes its map from the frame on the device (the host route of the model is not
+    taken), the smoother and the carry work on it there, and a frame sends back its output and the fit's samples
+    only."""
+    from vidbokeh.pipeline import LatestWorker
+
+    settings = EffectSettings(approach="depth_anything", weights=synthetic_weights("dav2_vits"), device="cpu",
+                              depth_size=98, frame_backend="torch")
+    ops = get_ops("torch", "cpu")
+    with load_models(settings, "video", progress=False) as models:
+        host_route: list = []
+        monkeypatch.setattr(models.depth, "predict_batch", lambda *a, **k: host_route.append(1))
+        seen = _downloads(monkeypatch, ops)
+        fresh, carried = 0, 0
+        with VideoSession(models, settings, live_depth=LatestWorker) as session:
+            for i in range(600):  # until two fresh maps and a carried one have been used
+                r = session.process(clip[i % len(clip)], i / 30)
+                depth = r.as_made("depth")
+                if depth is not None:
+                    assert isinstance(depth, torch.Tensor)
+                    fresh, carried = fresh + ("depth" in r.timings), carried + ("carry" in r.timings)
+                if fresh >= 2 and carried >= 1:
+                    break
+    assert fresh >= 2 and carried >= 1 and not host_route
+    assert set(seen) <= {(clip[0].shape, torch.uint8), ((2048,), torch.float32)}, set(seen)
+
+
 def _frames(path: Path, count: int, start: int = 0) -> list[np.ndarray]:
     import av
 

@@ -141,10 +141,14 @@ class VideoSession:
             return [self._finish(rgb, uploaded[i], depths[i], None if timestamps is None else timestamps[i],
                                  timings[i], controls, focus_settings) for i, rgb in enumerate(frames)]
 
-    def _predict_one(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """(the frame, its raw depth map, seconds the model took): the work live depth does beside the frames."""
+    def _predict_one(self, rgb: np.ndarray) -> tuple[np.ndarray, Any, float]:
+        """(the frame, its raw depth map, seconds the model took): the work live depth does beside the frames. On
+        the device frame path with the model there, the map stays on the device (the frame goes up once)."""
         t0 = time.perf_counter()
-        depth = self.models.depth.predict_batch([rgb], input_size=self.depth_size)[0]
+        if self._device_depth:
+            depth = self.models.depth.predict_tensors([rgb], input_size=self.depth_size)[0]
+        else:
+            depth = self.models.depth.predict_batch([rgb], input_size=self.depth_size)[0]
         return rgb, depth, time.perf_counter() - t0
 
     def _smoothed(self, depth, rgb: np.ndarray, timings: dict[str, float]):
