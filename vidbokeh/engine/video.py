@@ -48,7 +48,8 @@ class VideoSession:
                  live_depth: Callable[[Callable[[np.ndarray], tuple], str], DepthFeed] | None = None) -> None:
         """``live_depth``: for a live stream, a factory (pipeline.LatestWorker) of the feed depth runs on at its
         own rate; each frame then takes the newest map, carried to it (engine/map_carry.py), and never waits
-        for the model (frames before the first map go without depth). Without it every ``depth_every``-th frame waits for its own map (files: quality first)."""
+        for the model (frames before the first map go without depth). Without it every ``depth_every``-th frame
+        waits for its own map (files: quality first)."""
         models.require_mode("video", "VideoSession")
         self.models = models
         self.settings = models.settings_for(settings if settings is not None else models.settings)
@@ -304,11 +305,13 @@ class VideoSession:
         return out, merged
 
     def _anchor_masks(self, people: list, work: np.ndarray) -> None:
-        """Keep the people's own pose masks (one HxWxN stack on the working copy) to carry to later frames."""
+        """Keep the people's own pose masks (one HxWxN stack at half the working copy's size) to carry to later
+        frames."""
         h, w = work.shape[:2]
         # kept at half the copy's size: the pose model's masks are coarser than that, and the carry costs a quarter
         half = (max(1, w // 2), max(1, h // 2))
-        masks = [cv2.resize(p.mask_in((h, w)), half, interpolation=cv2.INTER_AREA) for p in people if p.mask is not None]
+        masks = [cv2.resize(p.mask_in((h, w)), half, interpolation=cv2.INTER_AREA)
+                 for p in people if p.mask is not None]
         self._masks_carry = None
         if masks and self.settings.video_profile.depth_flow_side > 0:
             self._masks_carry = MapCarry(self.settings.video_profile.depth_flow_side)

@@ -9,9 +9,10 @@ The person map (what ``masks.build_protection_mask`` turns into sharpness) is th
 probability less the regions of the people who are not subjects (the connected regions of the map holding
 their landmarks or face, and their own pose masks; a subject's body zone always wins); each subject's own pose
 mask; and the drawn body of a subject that no map covered, or of each limb of a subject that no map covered
-(an arm lost against a busy background, legs in socks), drawn only where the pose model is sure it saw it. What the segmenter sees and no detector explains
-(a person seen from behind, a backlit silhouette) stays when it is large enough to be a person at the
-subjects' scale: blurring a person is worse than keeping something sharp.
+(an arm lost against a busy background, legs in socks), drawn only where the pose model is sure it saw it.
+What the segmenter sees and no detector explains (a person seen from behind, a backlit silhouette) stays when
+it is large enough to be a person at the subjects' scale: blurring a person is worse than keeping something
+sharp.
 """
 from __future__ import annotations
 
