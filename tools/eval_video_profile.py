@@ -13,6 +13,14 @@ flicker ratio of each (``$VIDBOKEH_SHARED/metrics/portrait_metrics.py``: output 
 frame to frame) and each setting's CPU milliseconds per frame in the stages (this thread's CPU time, which a
 loaded shared machine moves less than wall time). Depth weights are synthetic (made from
 ../shared/reference/dav2_vits) unless --weights is given.
+
+Against another revision (a change that is no setting, e.g. a faster render):
+
+    python tools/eval_video_profile.py --code ../old-checkout --base "" --save /tmp/ref   # its outputs, saved
+    python tools/eval_video_profile.py --against /tmp/ref --new ""                       # this one's against them
+
+``--code`` imports vidbokeh from that checkout; ``--save`` runs only ``--base`` and keeps its outputs (and CPU
+ms, flicker) in a folder; ``--against`` takes the base outputs from such a folder instead of running the base.
 """
 from __future__ import annotations
 
@@ -123,7 +131,12 @@ def main() -> int:
     ap.add_argument("--base", default="layer_step=1.0,layer_ratio=1.4", help="the reference setting")
     ap.add_argument("--new", default="", help="the setting measured against it (empty: the defaults)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--code", type=Path, default=None, help="import vidbokeh from this checkout")
+    ap.add_argument("--save", type=Path, default=None, help="run only --base and save its outputs here")
+    ap.add_argument("--against", type=Path, default=None, help="base outputs saved by --save (base not run)")
     args = ap.parse_args()
+    if args.code is not None:
+        sys.path.insert(0, str(args.code.resolve()))
 
     from eval_subjects import load_metrics
 
@@ -143,8 +156,20 @@ def main() -> int:
         new = make_settings(common, parse_changes(args.new))
         rows = []
         for clip in (Path(c) for c in args.clips.split(",")):
-            inputs, base_out, base_ms = run_clip(clip, args.frames, base)
-            _, new_out, new_ms = run_clip(clip, args.frames, new)
+            if args.against is not None:
+                saved = np.load(args.against / f"{clip.stem}.npz")
+                base_out, base_ms = list(saved["outputs"]), json.loads(str(saved["cpu_ms"]))
+                inputs, new_out, new_ms = run_clip(clip, len(base_out), new)
+            else:
+                inputs, base_out, base_ms = run_clip(clip, args.frames, base)
+            if args.save is not None:
+                args.save.mkdir(parents=True, exist_ok=True)
+                np.savez(args.save / f"{clip.stem}.npz", outputs=np.stack(base_out), cpu_ms=json.dumps(base_ms))
+                print(f"{clip.name}: {len(base_out)} frames saved, CPU ms/frame {base_ms}, flicker "
+                      f"{metrics.flicker(inputs, base_out):.4f}")
+                continue
+            if args.against is None:
+                _, new_out, new_ms = run_clip(clip, args.frames, new)
             values = [psnr(a, b) for a, b in zip(base_out, new_out)]
             finite = [v for v in values if np.isfinite(v)]
             rows.append({
@@ -155,7 +180,10 @@ def main() -> int:
                 "cpu_ms_base": base_ms, "cpu_ms_new": new_ms,
             })
     load = os.getloadavg()
-    print(f"base: {args.base or 'defaults'}   new: {args.new or 'defaults'}   approach {args.approach}, "
+    if args.save is not None:
+        return 0
+    base_name = f"saved run {args.against}" if args.against else (args.base or "defaults")
+    print(f"base: {base_name}   new: {args.new or 'defaults'}   approach {args.approach}, "
           f"runtime {args.runtime}; load {load[0]:.1f}")
     for r in rows:
         print(f"{r['clip']:26} {r['frames']:3d} frames  PSNR new vs base {r['psnr_mean_db']:.2f} dB mean, "
