@@ -108,8 +108,9 @@ def focus_and_coc(depth, faces: Sequence, protect, focus_settings: "FocusSetting
         # The segmentation defines the subject; everything else is background and blurs at least this much,
         # more the farther it is: (1 - protect) * floor, as a ramp of protect.
         floor = ops.ramp(protect, 1.0, -HYBRID_BACKGROUND_FLOOR * largest_blur(focus_settings, (h, w), controls))
-        # negative CoC (in front of the focus, with --blur-foreground) keeps its sign
-        coc = ops.where(coc < 0, coc, ops.maximum(coc, floor))
+        # negative CoC (in front of the focus, with --blur-foreground) keeps its sign; without it coc_map's CoC is
+        # >= 0 everywhere and the floor is a plain maximum (two full-size passes fewer)
+        coc = ops.where(coc < 0, coc, ops.maximum(coc, floor)) if fs.blur_foreground else ops.maximum(coc, floor)
     return focus, coc
 
 
