@@ -2,7 +2,8 @@
 
 A hybrid frame's background blurs at least by a floor, so the layers below it are empty: their pyramid
 bookkeeping is skipped. The output must be bit-for-bit the output of drawing every layer, on a real clip frame
-with its labelled subject as the protection mask, on both array backends.
+with its labelled subject as the protection mask, on both array backends. And the layers drawn at reduced size
+stay close to every layer drawn at full size on that frame.
 """
 from __future__ import annotations
 
@@ -54,3 +55,16 @@ def test_a_foreground_keeps_every_layer(hybrid_frame) -> None:
     signed[:40] = -6.0  # something in front of the focus plane: its layers start at the first
     assert composite._first_layer(ops, float(signed.min()), signed, np.ones_like(signed), 8.0, 6,
                                   BokehSettings()) == 1
+
+
+def test_the_reduced_resolution_layers_match_full_resolution_on_a_real_frame(hybrid_frame) -> None:
+    """Blurred layers are drawn at half size or coarser (render/plan.py); against every layer blurred at full size
+    (``full_resolution``, the quality reference) the frame stays close, and protected pixels are the input's."""
+    rgb, coc, protect = hybrid_frame
+    video = BokehSettings(layer_step=1.5, layer_ratio=1.6)
+    reduced = render_bokeh(rgb, coc, protect, video)
+    full = render_bokeh(rgb, coc, protect, BokehSettings(layer_step=1.5, layer_ratio=1.6, full_resolution=True))
+    mse = float(np.mean((reduced.astype(np.float32) - full.astype(np.float32)) ** 2))
+    assert 10 * np.log10(255.0**2 / mse) >= 45.0  # 50.9 dB measured
+    keep = protect == 1.0
+    assert keep.sum() > 1000 and np.array_equal(reduced[keep], rgb[keep]) and np.array_equal(full[keep], rgb[keep])
