@@ -240,13 +240,19 @@ def test_smoothing_on_the_device_matches_the_host(joined_maps, device):
 def test_the_live_carry_on_the_device_matches_the_host(samples_dir, device):
     """The live depth carry resamples a map along the host's DIS flow with the frame path's operations: on torch
     tensors it gives the OpenCV remap's result (a map made on frame 30 of the breakdance clip, carried to 33 and
-    36), within the remap's 1/32-pixel positions."""
+    36), within the remap's 1/32-pixel positions; also where it is carried on a reduced copy (map_side: live
+    depth's default), brought back to the map's size on either backend."""
     from vidbokeh.engine.map_carry import MapCarry
 
     frames = _frames(samples_dir / "videos" / "davis2016_breakdance.mp4", 7, start=30)
     depth = cv2.GaussianBlur(cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2.0)
     ops = get_ops("torch", device)
-    host, moved = MapCarry(flow_side=160), MapCarry(flow_side=160, ops=ops)
+    for side in (0, 640):
+        _carry_matches(MapCarry(flow_side=160, map_side=side), MapCarry(flow_side=160, ops=ops, map_side=side),
+                       depth, frames, device, ops)
+
+
+def _carry_matches(host, moved, depth, frames, device, ops) -> None:
     host.anchor(depth, frames[0])
     moved.anchor(depth, frames[0])
     for later in (3, 6):

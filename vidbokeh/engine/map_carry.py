@@ -27,14 +27,19 @@ class MapCarry:
     """``anchor(map, rgb)`` keeps the newest map and its frame; ``carry(rgb)`` returns it warped to ``rgb``.
 
     ``flow_side``: the long side of the grey copies the flow is computed on (0 = no flow: the map as it is).
-    ``ops``: the array operations the map lives on (None = OpenCV's on numpy); the frames are host arrays."""
+    ``ops``: the array operations the map lives on (None = OpenCV's on numpy); the frames are host arrays.
+    ``map_side``: a larger map is resampled on a copy no longer than this (area-averaged once, when anchored) and
+    brought back to its own size (bilinear) each frame: a depth map made at the network's ~200 px and enlarged to
+    the frame holds no more than that copy does (0: the map at its own size)."""
 
-    def __init__(self, flow_side: int, ops: "ArrayOps | None" = None) -> None:
+    def __init__(self, flow_side: int, ops: "ArrayOps | None" = None, map_side: int = 0) -> None:
         from ..render.ops_opencv import OPENCV
 
         self.flow_side = flow_side
+        self.map_side = map_side
         self._ops = OPENCV if ops is None else ops
         self._map: Any = None
+        self._small: Any = None  # the map resampled each frame (the map itself, or its reduced copy)
         self._frame: np.ndarray | None = None
         self._grey: np.ndarray | None = None
         self._flow = None  # cv2.DISOpticalFlow, made on first use
@@ -47,6 +52,10 @@ class MapCarry:
     def anchor(self, values: Any, rgb: np.ndarray) -> None:
         self._map, self._frame = self._ops.upload(values), rgb
         self._grey = small_grey(rgb, self.flow_side) if self.flow_side > 0 else None
+        h, w = self._map.shape[:2]
+        scale = self.map_side / max(h, w) if self.map_side > 0 else 1.0
+        self._small = self._map if scale >= 1.0 else self._ops.resize(
+            self._map, (max(1, round(w * scale)), max(1, round(h * scale))), "area")
 
     def carry(self, rgb: np.ndarray) -> Any:
         values = self._map
@@ -58,8 +67,12 @@ class MapCarry:
         if self._flow is None:
             self._flow = dis_flow(0)  # the copies are small already: the preset's 1/4 scale loses the motion
         flow = self._flow.calc(grey, self._grey, None)  # current pixel -> where it was in the anchor frame
-        h, w = values.shape[:2]
-        flow[..., 0] *= np.float32(w / grey.shape[1])  # in the map's pixels (still on the small copy's grid)
+        small = self._small
+        h, w = small.shape[:2]
+        flow[..., 0] *= np.float32(w / grey.shape[1])  # in the resampled map's pixels (on the small copy's grid)
         flow[..., 1] *= np.float32(h / grey.shape[0])
         ops = self._ops
-        return ops.displace(values, ops.resize(ops.upload(flow), (w, h), "linear"))
+        carried = ops.displace(small, ops.resize(ops.upload(flow), (w, h), "linear"))
+        if small is values:
+            return carried
+        return ops.resize(carried, (values.shape[1], values.shape[0]), "linear")

@@ -65,6 +65,10 @@ class VideoProfile:
     # grey copies no longer than this (0: the map as it is). The people's pose masks are carried alike between
     # the frames they are found in (0: used only in the frame they were found in).
     depth_flow_side: int = 160
+    # Live depth's map is carried on a copy no longer than this and brought back to the frame's size (0: at the
+    # frame's size): a map made at ~200 px and enlarged holds little more than a 640-px copy; at 720p this costs
+    # about a quarter of the full-size carry's CPU (docs/benchmarks.md).
+    depth_carry_side: int = 640
     # The layered render's spacing in video (a frame is seen for a fraction of a second): layers ``layer_step``
     # px apart for small radii and ``layer_ratio`` apart above (stills: render.settings.BokehSettings' own,
     # 1.0 and 1.4). Fewer layers cost less; the figures against the stills' spacing are in docs/benchmarks.md.
@@ -79,6 +83,8 @@ class VideoProfile:
             raise UsageError(f"layer_ratio must be > 1, got {self.layer_ratio}")
         if not self.layer_step > 0.0:
             raise UsageError(f"layer_step must be > 0, got {self.layer_step}")
+        if self.depth_carry_side < 0:
+            raise UsageError(f"depth_carry_side must be >= 0, got {self.depth_carry_side}")
         if self.depth_flow_side < 0:
             raise UsageError(f"depth_flow_side must be >= 0, got {self.depth_flow_side}")
         if self.work_max_side < 0:

@@ -82,7 +82,8 @@ class VideoSession:
         self._feed: DepthFeed | None = None
         self._carry: MapCarry | None = None
         if live_depth is not None and models.depth is not None:
-            self._carry = MapCarry(self.settings.video_profile.depth_flow_side, self._ops)
+            profile = self.settings.video_profile
+            self._carry = MapCarry(profile.depth_flow_side, self._ops, profile.depth_carry_side)
             self._feed = live_depth(self._predict_one, "vidbokeh-depth")
         self._person_carry: MapCarry | None = None  # the segmentation's latest map, between its runs
         self._segment_age = 0  # frames since the segmentation last ran
