@@ -37,7 +37,7 @@ def _over(ops, top, below):
 
 def _stack(ops, pyramid: Pyramid, layers: list[int], radii: np.ndarray, base: int, deepest: int, front: bool,
            settings: BokehSettings):
-    """Blur and composite one side's layers in the given order (far to near); result at base level.
+    """Blur and composite one side's layers in the given order (far to near): (result, its pyramid level).
 
     A pixel at |g| between layers k and k + 1 gives them (k + 1 - |g|) and (|g| - k) of its colour
     (so the blur changes smoothly with the CoC); it occludes what lies behind it once, in the first
