@@ -189,15 +189,21 @@ def test_the_pose_mask_outlines_the_dancer(finder, samples_dir) -> None:
     assert (pose & gt).sum() / (pose | gt).sum() > 0.7
 
 
+def _labelled_main_person(finder, samples_dir: Path, stem: str) -> tuple[np.ndarray, Person, Person]:
+    """(the labelled mask of a shared portrait, the largest person found on it, that person with only its landmarks:
+    no pose mask)."""
+    rgb = _rgb(samples_dir / "portraits" / "images" / f"{stem}.jpg")
+    gt = cv2.imread(str(samples_dir / "portraits" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+    people, _ = finder.find(rgb)
+    main = max(people, key=lambda p: p.unit)
+    return gt, main, Person(box=main.box, unit=main.unit, source="pose", landmarks=main.landmarks)
+
+
 def test_drawn_body_follows_a_real_person(finder, samples_dir) -> None:
     """The fallback drawn from real landmarks (pose mask and segmenter withheld) lies on the labelled
     person and covers most of it."""
     for stem in ("davis2016_dance-twirl_00000", "davis2016_parkour_00080"):
-        rgb = _rgb(samples_dir / "portraits" / "images" / f"{stem}.jpg")
-        gt = cv2.imread(str(samples_dir / "portraits" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
-        people, _ = finder.find(rgb)
-        main = max(people, key=lambda p: p.unit)
-        bare = Person(box=main.box, unit=main.unit, source="pose", landmarks=main.landmarks)
+        gt, _, bare = _labelled_main_person(finder, samples_dir, stem)
         drawn = subject_person_map(gt.shape, np.zeros(gt.shape, np.float32), [bare], [True]) > 0.5
         assert (drawn & gt).sum() / gt.sum() > 0.6, stem  # most of the person
         assert (drawn & gt).sum() / drawn.sum() > 0.6, stem  # mostly the person
@@ -210,11 +216,7 @@ def test_a_limb_the_segmenter_lost_is_drawn_back(finder, samples_dir) -> None:
     from vidbokeh.stages.bodies import LIMBS, limb_parts
 
     for stem in ("davis2016_dance-twirl_00000", "davis2016_parkour_00080"):
-        rgb = _rgb(samples_dir / "portraits" / "images" / f"{stem}.jpg")
-        gt = cv2.imread(str(samples_dir / "portraits" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
-        people, _ = finder.find(rgb)
-        main = max(people, key=lambda p: p.unit)
-        bare = Person(box=main.box, unit=main.unit, source="pose", landmarks=main.landmarks)
+        gt, main, bare = _labelled_main_person(finder, samples_dir, stem)
         marks = main.landmarks
         lower = [(a, b) for a, b, _ in LIMBS if (a, b) in ((13, 15), (14, 16), (25, 27), (26, 28))]
         a, b = max(lower, key=lambda ab: min(marks[ab[0], 2], marks[ab[1], 2]))

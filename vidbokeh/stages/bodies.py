@@ -35,7 +35,7 @@ def draw_body(canvas: np.ndarray, landmarks: np.ndarray, unit: float, *, grow: f
 
     def stroke(a: int, b: int, half: float) -> None:
         if seen[a] and seen[b]:
-            cv2.line(canvas, px(a), px(b), 255, max(1, int(round(2 * (half + grow) * unit))), cv2.LINE_8)
+            cv2.line(canvas, px(a), px(b), 255, _stroke_width(half + grow, unit), cv2.LINE_8)
 
     for a, b, half in LIMBS:
         stroke(a, b, half)
@@ -61,6 +61,11 @@ def draw_body(canvas: np.ndarray, landmarks: np.ndarray, unit: float, *, grow: f
         cv2.ellipse(canvas, (int(round(centre_up[0])), int(round(centre_up[1]))), axes, angle, 0, 360, 255, -1)
 
 
+def _stroke_width(half: float, unit: float) -> int:
+    """A body part's stroke width in pixels from its half width in head units (one pixel at least)."""
+    return max(1, int(round(2 * half * unit)))
+
+
 def limb_parts(landmarks: np.ndarray, unit: float, shape: tuple[int, int], *, visible: float = 0.5
                ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Each limb of ``landmarks`` whose two ends were seen, drawn as in ``draw_body``: (its box x0, y0, x1, y1
@@ -71,7 +76,7 @@ def limb_parts(landmarks: np.ndarray, unit: float, shape: tuple[int, int], *, vi
     for a, b, half in LIMBS:
         if not (seen[a] and seen[b]):
             continue
-        thick = max(1, int(round(2 * half * unit)))
+        thick = _stroke_width(half, unit)
         pad = thick // 2 + 1
         x0 = max(0, int(math.floor(min(pts[a, 0], pts[b, 0]))) - pad)
         y0 = max(0, int(math.floor(min(pts[a, 1], pts[b, 1]))) - pad)
