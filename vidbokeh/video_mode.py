@@ -4,7 +4,7 @@ modes share: the encoder settings and the pipeline's process stage.
 The video modes, file by file: video_mode.py (file wiring), webcam_mode.py (live wiring: window, recording,
 virtual camera), live_keys.py (what the window's keys do), video_finish.py (finalize or abort the output, with
 signals held), video_report.py (the run's report and summary line). Each wires a source (media/sources.py),
-the engine's VideoSession and sinks (media/) into the threaded pipeline (pipeline.py).
+the engine's VideoSession and sinks (media/) into the threaded pipeline (pipeline/).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 
 from vidbokeh.engine import (EffectSettings, LiveControls, VideoSession, analyse_still, load_models, render_analysis,
                              render_still)
-from vidbokeh.errors import UsageError
+from vidbokeh.errors import InputError, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,29 @@ def test_a_preview_is_made_once_per_size_and_never_larger_than_asked(hybrid, pho
     assert result.output.shape == (sh, sw, 3)
     with pytest.raises(UsageError, match="max_pixels"):
         preview_analysis(analysis, 0)
+
+
+def test_the_first_segmentation_pass_runs_beside_the_people_and_changes_nothing(hybrid, photo: np.ndarray,
+                                                                              monkeypatch) -> None:
+    """The segmenter's first pass needs no one found yet, so image mode makes it on the models' side thread while
+    the pose model looks for people: the same picture comes out as when the two run one after the other."""
+    import threading
+
+    models, settings = hybrid
+    assert models.side is not None
+    first_pass, ran_on = models.segmenter.first_pass, []
+
+    def recorded(rgb):
+        ran_on.append(threading.current_thread())
+        return first_pass(rgb)
+
+    monkeypatch.setattr(models.segmenter, "first_pass", recorded)
+    beside = analyse_still(models, photo, settings)
+    assert len(ran_on) == 1 and ran_on[0] is not threading.current_thread()
+    monkeypatch.setattr(models, "side", None)
+    after = analyse_still(models, photo, settings)
+    assert len(ran_on) == 1  # one after the other, segment makes its own first pass
+    assert np.array_equal(beside.person, after.person)
+    assert np.array_equal(beside.protect, after.protect)
+    with pytest.raises(InputError, match="first pass"):
+        models.segmenter.segment(photo, coarse=np.zeros((8, 8), np.float32))

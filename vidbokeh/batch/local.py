@@ -2,7 +2,7 @@
 
 The worker loads its models once and keeps them for the whole batch. It uses what the machine has:
 depth runs on the GPU when there is one (``--device auto``) and on all the cores' threads otherwise,
-and a segment's decoding and encoding overlap with the effect (vidbokeh/pipeline.py).
+and a segment's decoding and encoding overlap with the effect (vidbokeh/pipeline/).
 """
 from __future__ import annotations
 

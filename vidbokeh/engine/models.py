@@ -26,6 +26,9 @@ class Models:
     segmenter: Any = None  # stages.segmentation.PersonSegmenter (selfie and hybrid)
     people: Any = None  # stages.people.PeopleFinder (selfie and hybrid)
     depth: Any = None  # depth.DepthModel (depth approaches)
+    # image mode with a segmenter and people: the thread that makes a picture's first segmentation pass while the
+    # people are looked for on the caller's (pipeline.SideThread)
+    side: Any = None
     load_seconds: float = 0.0
     video_clock_ms: int | None = None  # the last timestamp the video-mode detectors were given
 
@@ -81,11 +84,13 @@ class Models:
             raise UsageError(f"{what} needs models loaded with mode={mode!r}, these have mode={self.mode!r}")
 
     def close(self) -> None:
-        """Release the detectors (idempotent)."""
+        """Release the detectors (idempotent); a call still running on the side thread ends first."""
+        if self.side is not None:
+            self.side.close()
         for part in (self.faces, self.segmenter, self.people):
             if part is not None:
                 part.close()
-        self.faces = self.segmenter = self.people = self.depth = None
+        self.faces = self.segmenter = self.people = self.depth = self.side = None
 
     def __enter__(self) -> "Models":
         return self
@@ -123,6 +128,10 @@ def load_models(settings: EffectSettings, mode: Mode = "image", *, progress: boo
 
             people = PeopleSettings(max_face_crops=0) if mode == "video" else PeopleSettings()
             models.people = PeopleFinder(people, progress=progress)
+            if mode == "image":
+                from ..pipeline import SideThread
+
+                models.side = SideThread("vidbokeh-segment")
     except BaseException:
         models.close()
         raise

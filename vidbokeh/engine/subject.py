@@ -22,6 +22,18 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth, ts_ms: in
     ``segment(work, ts_ms, faces, upright_boxes) -> person probability``: how the person map is made (default: the
     models' segmenter; video passes one that carries the latest map between runs). ``depth``: a map of any size, a
     host array or the array operations ``ops``' own (a device map stays where it is; None: OpenCV's)."""
+    if segment is None and models.side is not None and models.segmenter is not None:
+        # the segmenter's first pass needs no one found yet: it runs on the side thread while the people are looked
+        # for here; the "segment" timing is then what the picture waited for it beyond the people, and the crops
+        with models.side.start(models.segmenter.first_pass, work) as coarse:
+            return _find(models, work, faces, depth, ts_ms, timings, find_people, refine_choice,
+                         lambda *args: models.segmenter.segment(*args, coarse=coarse.result()), ops)
+    return _find(models, work, faces, depth, ts_ms, timings, find_people, refine_choice, segment, ops)
+
+
+def _find(models: Models, work: np.ndarray, faces: list, depth, ts_ms: int | None, timings: dict[str, float],
+          find_people: Callable | None, refine_choice: Callable | None, segment: Callable | None,
+          ops) -> tuple[list, np.ndarray | None, list, list]:
     people: list = []
     chosen: list = []
     if models.people is not None:

@@ -3,7 +3,7 @@
 State: depth every N frames (the latest map reused between), temporal depth smoothing, faces and people every
 few frames on a reduced working copy (live: the person segmentation too, its latest map carried between runs by
 optical flow), and the focus puller (the detectors' increasing timestamps are the models' own
-clock). One session per stream, fed in order from one thread at a time (pipeline.py runs it on its process
+clock). One session per stream, fed in order from one thread at a time (pipeline/ runs it on its process
 thread); models loaded once serve one session after another.
 """
 from __future__ import annotations

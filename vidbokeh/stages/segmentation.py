@@ -20,7 +20,7 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
-from vidbokeh.errors import ModelError, UsageError
+from vidbokeh.errors import InputError, ModelError, UsageError
 from vidbokeh.stages.faces import Face, as_rgb_uint8, import_mediapipe, next_video_timestamp
 from vidbokeh.stages.mask_ops import soft_threshold
 
@@ -72,20 +72,23 @@ class PersonSegmenter:
 
     def segment(
         self, rgb: np.ndarray, timestamp_ms: int | None = None, faces: Sequence[Face] = (),
-        upright: Sequence[tuple[float, float, float, float]] = (),
+        upright: Sequence[tuple[float, float, float, float]] = (), *, coarse: np.ndarray | None = None,
     ) -> np.ndarray:
         """Person probability at the image's resolution.
 
         ``timestamp_ms`` is required in video mode and must increase. ``faces`` add crops for
         people the whole-frame pass missed (e.g. a small person whose face was found). ``upright``: boxes
         (x0, y0, x1, y1) of people the pose model saw upright; their crops get no turned-over look.
+        ``coarse``: this image's ``first_pass``, when the caller made it already (else it is made here).
         """
         if self._closed:
             raise RuntimeError("PersonSegmenter is closed")
         if self.settings.running_mode == "video":
             self._last_ts = next_video_timestamp(self._last_ts, timestamp_ms)
         image = as_rgb_uint8(rgb)
-        prob = self._first_pass(image)
+        if coarse is not None and coarse.shape != image.shape[:2]:
+            raise InputError(f"first pass {coarse.shape} does not match image {image.shape[:2]}")
+        prob = self._first_pass(image) if coarse is None else coarse
         if not self.settings.refine or self.settings.max_people == 0:
             return prob
         h, w = prob.shape
@@ -114,6 +117,13 @@ class PersonSegmenter:
         # inside the crops the finer answer wins; a band at a crop's border blends back into the coarse one so a
         # person cut by the crop does not end in a hard seam
         return fine + (1.0 - cover) * prob
+
+    def first_pass(self, rgb: np.ndarray) -> np.ndarray:
+        """The whole picture's look (square tiles), before any crop: what ``segment`` refines. It needs no one found
+        yet, so a caller may make it while it looks for people and hand it to ``segment(..., coarse=)``."""
+        if self._closed:
+            raise RuntimeError("PersonSegmenter is closed")
+        return self._first_pass(as_rgb_uint8(rgb))
 
     def person_boxes(self, prob: np.ndarray, faces: Sequence[Face] = ()) -> list[Box]:
         """Square crop boxes around the people in a first-pass probability map (and faces)."""
