@@ -84,12 +84,20 @@ class Person:
         if self.mask is None or self.mask_box is None:
             return None
         out = np.zeros(shape, np.float32)
+        self.mask_onto(out)
+        return out
+
+    def mask_onto(self, frame: np.ndarray) -> None:
+        """The pose model's person probability joined (maximum) into ``frame`` (float32, frame pixels) in place;
+        nothing without one."""
+        if self.mask is None or self.mask_box is None:
+            return
         x0, y0, x1, y1 = self.mask_box
         mask = self.mask
         if (mask.shape[1], mask.shape[0]) != (x1 - x0, y1 - y0):
             mask = cv2.resize(mask, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        out[y0:y1, x0:x1] = mask
-        return out
+        region = frame[y0:y1, x0:x1]
+        np.maximum(region, mask, out=region)
 
     def upright(self, threshold: float = 0.5) -> bool:
         """True when the landmarks show the head above the body: from the shoulders to the hips (else from the nose to
@@ -176,7 +184,7 @@ class PeopleFinder:
         if scale != 1.0:
             found_faces = scale_faces(found_faces, w / small.shape[1], h / small.shape[0])
         all_faces = merge_faces(found_faces, faces)
-        people = self._poses(image, (0, 0, w, h), self._pose)
+        people = self._poses(image, (0, 0, w, h), self._pose, small)
         largest = max([p.unit for p in people] + [face_unit(f) for f in all_faces] + [0.0])
         crops = 0
         for face in sorted(all_faces, key=lambda f: -face_unit(f)):
@@ -205,13 +213,16 @@ class PeopleFinder:
                                        face=match)
         return people, all_faces
 
-    def _poses(self, image: np.ndarray, box: tuple[int, int, int, int], landmarker) -> list[Person]:
+    def _poses(self, image: np.ndarray, box: tuple[int, int, int, int], landmarker,
+               reduced: np.ndarray | None = None) -> list[Person]:
+        """The people the pose landmarker finds in ``box`` of ``image``; ``reduced``: the box's copy at the models'
+        size when the caller has it already."""
         mp = import_mediapipe()
         x0, y0, x1, y1 = box
         crop = image if (x0, y0, x1, y1) == (0, 0, image.shape[1], image.shape[0]) else \
             np.ascontiguousarray(image[y0:y1, x0:x1])
         ch, cw = crop.shape[:2]  # landmarks come normalised: a reduced copy maps back through the crop's size
-        seen_copy, _ = _reduced(crop, self.settings.model_side)
+        seen_copy = _reduced(crop, self.settings.model_side)[0] if reduced is None else reduced
         result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=seen_copy))
         masks = result.segmentation_masks or []
         people = []

@@ -108,8 +108,7 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
         return person_prob
     own = np.zeros((h, w), np.float32)
     for person in subjects:
-        if person.mask is not None:
-            np.maximum(own, person.mask_in((h, w)), out=own)
+        person.mask_onto(own)
     for person in subjects:  # a body no map covers is drawn from what the detectors saw
         body = np.zeros((h, w), np.uint8)
         _draw_shape(body, person)
