@@ -277,6 +277,31 @@ def test_a_side_call_runs_beside_the_caller_and_hands_back_its_value_or_error():
         side.close()  # idempotent
 
 
+def test_a_side_thread_shares_items_with_the_caller_in_order_and_raises_the_first_error():
+    side = SideThread()
+    try:
+        me = threading.current_thread()
+        where = {}
+
+        def here(x):
+            where[x] = threading.current_thread() is me
+            return x * 10
+
+        def there(x):
+            where[x] = threading.current_thread() is me
+            if x == 99:
+                raise ValueError("item 99")
+            return x * 10
+
+        assert side.share(list(range(7)), here, there) == [x * 10 for x in range(7)]
+        assert [where[x] for x in range(7)] == [True, False] * 3 + [True]  # every second item on the side thread
+        assert side.share([5], here, there) == [50] and side.share([], here, there) == []
+        with pytest.raises(ValueError, match="item 99"):
+            side.share([1, 99, 3], here, there)
+    finally:
+        side.close()
+
+
 # Modules that touch threading without starting threads or sharing state between them, and why.
 _THREAD_AWARE = {
     "pipeline/": "the pipeline and its thread tools (the package)",

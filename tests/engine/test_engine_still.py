@@ -111,26 +111,39 @@ def test_a_preview_is_made_once_per_size_and_never_larger_than_asked(hybrid, pho
         preview_analysis(analysis, 0)
 
 
-def test_the_first_segmentation_pass_runs_beside_the_people_and_changes_nothing(hybrid, photo: np.ndarray,
-                                                                              monkeypatch) -> None:
+def test_the_segmenter_shares_a_picture_with_the_side_thread_and_changes_nothing(hybrid, photo: np.ndarray,
+                                                                                 monkeypatch) -> None:
     """The segmenter's first pass needs no one found yet, so image mode makes it on the models' side thread while
-    the pose model looks for people: the same picture comes out as when the two run one after the other."""
+    the pose model looks for people, and the crops' model runs after it are shared with the segmenter's twin there:
+    the same picture comes out as when everything runs one after the other on the caller's thread."""
     import threading
 
     models, settings = hybrid
-    assert models.side is not None
-    first_pass, ran_on = models.segmenter.first_pass, []
+    assert models.side is not None and models.side_segmenter is not None
+    small = cv2.resize(photo, (150, round(photo.shape[0] * 150 / photo.shape[1])), interpolation=cv2.INTER_AREA)
+    group = np.full((small.shape[0] + 40, 640, 3), 128, np.uint8)  # two people, each small: a crop each
+    for x in (60, 420):
+        group[20:20 + small.shape[0], x:x + small.shape[1]] = small
+    threads: dict[str, list] = {"first": [], "here": [], "twin": []}
 
-    def recorded(rgb):
-        ran_on.append(threading.current_thread())
-        return first_pass(rgb)
+    def recorded(name, real):
+        def call(*args, **kwargs):
+            threads[name].append(threading.current_thread())
+            return real(*args, **kwargs)
+        return call
 
-    monkeypatch.setattr(models.segmenter, "first_pass", recorded)
-    beside = analyse_still(models, photo, settings)
-    assert len(ran_on) == 1 and ran_on[0] is not threading.current_thread()
+    monkeypatch.setattr(models.segmenter, "first_pass", recorded("first", models.segmenter.first_pass))
+    monkeypatch.setattr(models.segmenter, "run", recorded("here", models.segmenter.run))
+    monkeypatch.setattr(models.side_segmenter, "run", recorded("twin", models.side_segmenter.run))
+    beside = analyse_still(models, group, settings)
+    me = threading.current_thread()
+    assert len(threads["first"]) == 1 and threads["first"][0] is not me
+    assert threads["here"] and all(t is me for t in threads["here"])
+    assert threads["twin"] and all(t is not me for t in threads["twin"])
+    twin_runs = len(threads["twin"])
     monkeypatch.setattr(models, "side", None)
-    after = analyse_still(models, photo, settings)
-    assert len(ran_on) == 1  # one after the other, segment makes its own first pass
+    after = analyse_still(models, group, settings)
+    assert len(threads["first"]) == 1 and len(threads["twin"]) == twin_runs  # all of it on the caller's thread
     assert np.array_equal(beside.person, after.person)
     assert np.array_equal(beside.protect, after.protect)
     with pytest.raises(InputError, match="first pass"):

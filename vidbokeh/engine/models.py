@@ -27,8 +27,9 @@ class Models:
     people: Any = None  # stages.people.PeopleFinder (selfie and hybrid)
     depth: Any = None  # depth.DepthModel (depth approaches)
     # image mode with a segmenter and people: the thread that makes a picture's first segmentation pass while the
-    # people are looked for on the caller's (pipeline.SideThread)
+    # people are looked for on the caller's (pipeline.SideThread), and the segmenter's twin it shares crops with
     side: Any = None
+    side_segmenter: Any = None
     load_seconds: float = 0.0
     video_clock_ms: int | None = None  # the last timestamp the video-mode detectors were given
 
@@ -87,10 +88,10 @@ class Models:
         """Release the detectors (idempotent); a call still running on the side thread ends first."""
         if self.side is not None:
             self.side.close()
-        for part in (self.faces, self.segmenter, self.people):
+        for part in (self.faces, self.segmenter, self.side_segmenter, self.people):
             if part is not None:
                 part.close()
-        self.faces = self.segmenter = self.people = self.depth = self.side = None
+        self.faces = self.segmenter = self.side_segmenter = self.people = self.depth = self.side = None
 
     def __enter__(self) -> "Models":
         return self
@@ -132,6 +133,7 @@ def load_models(settings: EffectSettings, mode: Mode = "image", *, progress: boo
                 from ..pipeline import SideThread
 
                 models.side = SideThread("vidbokeh-segment")
+                models.side_segmenter = models.segmenter.twin()
     except BaseException:
         models.close()
         raise

@@ -24,10 +24,16 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth, ts_ms: in
     host array or the array operations ``ops``' own (a device map stays where it is; None: OpenCV's)."""
     if segment is None and models.side is not None and models.segmenter is not None:
         # the segmenter's first pass needs no one found yet: it runs on the side thread while the people are looked
-        # for here; the "segment" timing is then what the picture waited for it beyond the people, and the crops
+        # for here, and the crops' model runs after it are shared between the two threads (the segmenter and its
+        # twin); the "segment" timing is then what the picture waited for the first pass beyond the people, and the
+        # crops
+        def share_runs(crops: list) -> list:
+            return models.side.share(crops, models.segmenter.run, models.side_segmenter.run)
+
         with models.side.start(models.segmenter.first_pass, work) as coarse:
             return _find(models, work, faces, depth, ts_ms, timings, find_people, refine_choice,
-                         lambda *args: models.segmenter.segment(*args, coarse=coarse.result()), ops)
+                         lambda *args: models.segmenter.segment(*args, coarse=coarse.result(), run_many=share_runs),
+                         ops)
     return _find(models, work, faces, depth, ts_ms, timings, find_people, refine_choice, segment, ops)
 
 

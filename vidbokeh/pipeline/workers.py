@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Callable, Generic, Hashable, Iterator, TypeVar
+from typing import Callable, Generic, Hashable, Iterator, Sequence, TypeVar
 
 from .slots import EMPTY, FirstError, Newest
 
@@ -163,6 +163,20 @@ class SideThread:
     def start(self, work: Callable[..., Out], *args: object) -> SideCall[Out]:
         """Hand ``work(*args)`` to the thread; returns at once."""
         return SideCall(self._pool.submit(work, *args))
+
+    def share(self, items: Sequence[In], here: Callable[[In], Out], there: Callable[[In], Out]) -> list[Out]:
+        """Every item through ``here`` on the caller's thread or ``there`` on this one, every second item each (two
+        functions: two model instances, one per thread); the results in the items' order. The first error of either
+        is raised here, once both halves are done."""
+        if len(items) < 2:
+            return [here(item) for item in items]
+        with self.start(lambda: [there(item) for item in items[1::2]]) as theirs:
+            ours = [here(item) for item in items[0::2]]
+            done = theirs.result()
+        results: list[Out] = []
+        for i in range(len(items)):
+            results.append(ours[i // 2] if i % 2 == 0 else done[i // 2])
+        return results
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import cv2
 import numpy as np
@@ -68,11 +68,13 @@ class PersonSegmenter:
         self.settings = settings
         self._closed = False
         self._last_ts: int | None = None
-        self._segmenter = _create_mediapipe(model_path, progress)
+        self._model_path = _model_file(model_path, progress)
+        self._segmenter = _create_mediapipe(self._model_path)
 
     def segment(
         self, rgb: np.ndarray, timestamp_ms: int | None = None, faces: Sequence[Face] = (),
         upright: Sequence[tuple[float, float, float, float]] = (), *, coarse: np.ndarray | None = None,
+        run_many: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
     ) -> np.ndarray:
         """Person probability at the image's resolution.
 
@@ -80,6 +82,8 @@ class PersonSegmenter:
         people the whole-frame pass missed (e.g. a small person whose face was found). ``upright``: boxes
         (x0, y0, x1, y1) of people the pose model saw upright; their crops get no turned-over look.
         ``coarse``: this image's ``first_pass``, when the caller made it already (else it is made here).
+        ``run_many(crops) -> probabilities``: how the crops' model runs are made (default: ``run`` on each in turn;
+        a caller may share them with a ``twin`` on another thread).
         """
         if self._closed:
             raise RuntimeError("PersonSegmenter is closed")
@@ -92,25 +96,37 @@ class PersonSegmenter:
         if not self.settings.refine or self.settings.max_people == 0:
             return prob
         h, w = prob.shape
-        # the crops' answers, each faded out over its border (``fine``), and how much of each pixel they cover
-        # (``cover``); where crops overlap, a person either one sees counts
-        fine = np.zeros_like(prob)
-        cover = np.zeros_like(prob)
+        # what each crop needs the model to look at: the crop itself (unless a first-pass tile showed it as large)
+        # and, for a person not seen upright, the crop turned over
+        plans, looks = [], []
         for box, tile_sized, upright_seen in self._crops(prob, faces, upright):
             x0, y0, x1, y1 = box
             if (x1 - x0) > self.settings.refine_max_frac * w and (y1 - y0) > self.settings.refine_max_frac * h:
                 continue  # already large in the frame: the first pass saw it well
             crop = np.ascontiguousarray(image[y0:y1, x0:x1])
             # a crop as large as a tile shows the upright model what the tiles showed: only its turned look is new
-            crop_prob = prob[y0:y1, x0:x1] if tile_sized else self._run(crop)
+            plain = None if tile_sized else len(looks)
+            if plain is not None:
+                looks.append(crop)
+            # The selfie model was trained on upright people; a dancer on their hands loses their legs. The crop
+            # turned over finds them; either answer counts. A person the pose model saw upright gets no turned look:
+            # there it only adds what is not there (legs below the feet, read upside down).
+            turned = None
             if self.settings.upside_down and not upright_seen:
-                # The selfie model was trained on upright people; a dancer on their hands loses their legs. The
-                # crop turned over finds them; either answer counts. A person the pose model saw upright gets no
-                # turned look: there it only adds what is not there (legs below the feet, read upside down).
+                turned = len(looks)
+                looks.append(np.ascontiguousarray(crop[::-1, ::-1]))
+            plans.append((box, plain, turned))
+        seen = run_many(looks) if run_many is not None else [self._run(look) for look in looks]
+        # the crops' answers, each faded out over its border (``fine``), and how much of each pixel they cover
+        # (``cover``); where crops overlap, a person either one sees counts
+        fine = np.zeros_like(prob)
+        cover = np.zeros_like(prob)
+        for (x0, y0, x1, y1), plain, turned in plans:
+            crop_prob = prob[y0:y1, x0:x1] if plain is None else seen[plain]
+            if turned is not None:
                 # Read the wrong way up, the model also takes some background for a person, less surely (grey
                 # blocks of wall): only what it is sure of counts.
-                turned = self._run(np.ascontiguousarray(crop[::-1, ::-1]))[::-1, ::-1]
-                crop_prob = np.maximum(crop_prob, soft_threshold(turned, *self.settings.turned_sure))
+                crop_prob = np.maximum(crop_prob, soft_threshold(seen[turned][::-1, ::-1], *self.settings.turned_sure))
             weight = _inner_weight(y1 - y0, x1 - x0, at_edge=(y0 == 0, y1 == h, x0 == 0, x1 == w))
             np.maximum(fine[y0:y1, x0:x1], weight * crop_prob, out=fine[y0:y1, x0:x1])
             np.maximum(cover[y0:y1, x0:x1], weight, out=cover[y0:y1, x0:x1])
@@ -175,7 +191,8 @@ class PersonSegmenter:
 
     def _first_pass(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        boxes = square_tiles(h, w, self.settings.tile_overlap, self.settings.max_tiles) if self.settings.tile else [(0, 0, w, h)]
+        s = self.settings
+        boxes = square_tiles(h, w, s.tile_overlap, s.max_tiles) if s.tile else [(0, 0, w, h)]
         if len(boxes) == 1:
             return self._run(image)
         if h > w:
@@ -188,6 +205,19 @@ class PersonSegmenter:
             tile = self._run(np.ascontiguousarray(image[y0:y1, x0:x1]))
             np.maximum(prob[y0:y1, x0:x1], tile, out=prob[y0:y1, x0:x1])
         return prob
+
+    def twin(self) -> PersonSegmenter:
+        """Another segmenter with these settings and this model, its own MediaPipe graph: what a second thread runs
+        crops on (one graph takes one call at a time). The caller closes it."""
+        if self._closed:
+            raise RuntimeError("PersonSegmenter is closed")
+        return PersonSegmenter(self.settings, model_path=self._model_path, progress=False)
+
+    def run(self, image: np.ndarray) -> np.ndarray:
+        """The model's person probability for one RGB uint8 picture, as it is (no tiles, no crops)."""
+        if self._closed:
+            raise RuntimeError("PersonSegmenter is closed")
+        return self._run(image)
 
     def _run(self, image: np.ndarray) -> np.ndarray:
         mp = import_mediapipe()
@@ -289,12 +319,13 @@ def _inner_weight(h: int, w: int, *, at_edge: tuple[bool, bool, bool, bool]) -> 
     return np.clip(np.outer(wy, wx), 0.0, 1.0).astype(np.float32)
 
 
-def _create_mediapipe(model_path: str | Path | None, progress: bool):
+def _model_file(model_path: str | Path | None, progress: bool) -> Path:
     from vidbokeh.stages import assets
 
-    path = Path(model_path) if model_path is not None else assets.model_path(
-        assets.SELFIE_SEGMENTER, progress=progress
-    )
+    return Path(model_path) if model_path is not None else assets.model_path(assets.SELFIE_SEGMENTER, progress=progress)
+
+
+def _create_mediapipe(path: Path):
     try:
         import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
