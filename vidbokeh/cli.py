@@ -138,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" not in args:
         _silence_native_stderr()
+    from .allocator import keep_frame_blocks
+
+    keep_frame_blocks()
     sys.exit(run(argv))
 
 
