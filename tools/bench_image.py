@@ -5,7 +5,9 @@
     python tools/bench_image.py PHOTO_OR_DIR [...] [--code OTHER_CHECKOUT] [--rounds 5] [--approach selfie]
 
 Each checkout gets a worker process (its own ``vidbokeh`` on the path, the C allocator set up as its CLI sets it up)
-that loads the models once and makes one untimed photo first (the models' first call pays their start-up). Then, round by round, each worker writes every photo once, the workers taking turns, so the machine's load weighs on both alike.
+that loads the models once and makes one untimed photo first (the models' first call pays their start-up). Then,
+round by round, each worker writes every photo once, the workers taking turns, so the machine's load weighs on both
+alike.
 Per photo and checkout: the median over rounds of "all but depth" (decode, the stages, encode: wall ms, as the
 CLI's table sums them) and of the process's CPU ms for the photo (every thread). The stages' medians over every
 photo and round close the table.
