@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.median(a / b for a, b in zip(summary['this'], summary['other'])):.3f}")
     for n in names:
         stages = {k for r in rows[n] for row in r for k in row if k != "cpu"}
-        medians = {k: round(statistics.median(row[k] for r in rows[n] for row in r if k in row), 1) for k in sorted(stages)}
+        medians = {k: round(statistics.median(row[k] for r in rows[n] for row in r if k in row), 1)
+                   for k in sorted(stages)}
         print(f"{n} stage medians (ms): {medians}")
     print(f"load average (1 min): {load:.2f}")
     return 0
