@@ -96,3 +96,26 @@ def test_group_photos_keep_every_person(group_photos, tool) -> None:
     assert max(r["leak"] for r in group_photos) <= 0.20, group_photos
     assert tool.medians(group_photos)["leak"] <= 0.05, group_photos
     assert tool.medians(group_photos)["fg_psnr"] >= 40.0, group_photos
+
+
+@pytest.fixture(scope="module")
+def half_body_photos(tool, samples_dir, tmp_path_factory) -> list[dict]:
+    """Head-and-torso crops of the labelled dancer and runner frames, the hips out of the picture
+    (tools/make_half_body_photos.py): portraits, what most of issue 12's unseen photos are."""
+    spec = importlib.util.spec_from_file_location("make_half_body_photos", ROOT / "tools" / "make_half_body_photos.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    folder = tmp_path_factory.mktemp("half-body-photos")
+    maker.make(folder, samples_dir / "portraits", 640)
+    return tool.photo_figures(folder)
+
+
+def test_half_body_photos_keep_the_person_and_blur_round_the_head(half_body_photos, tool) -> None:
+    """A portrait's person is left to the segmenter rather than to the pose model's coarse mask of a body mostly
+    outside the picture (measured at landing: median sharp_iou 0.792 -> 0.798, bg_energy 0.207 -> 0.171, leak
+    0.003 -> 0.005)."""
+    med = tool.medians(half_body_photos)
+    assert len(half_body_photos) == 6
+    assert med["sharp_iou"] >= 0.77, half_body_photos
+    assert med["leak"] <= 0.03, half_body_photos
+    assert max(r["leak"] for r in half_body_photos) <= 0.20, half_body_photos
