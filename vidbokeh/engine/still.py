@@ -20,7 +20,7 @@ from .large_pictures import focus_on_reduced, reduce, resized, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
 from .stage_settings import stage_settings
-from .subject import find_subject, subject_map
+from .subject import find_subject, subject_map, subject_scale
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +36,7 @@ class StillAnalysis:
     person: np.ndarray | None  # the chosen subjects' person map (None without a segmenter)
     protect: np.ndarray  # protection mask for ``mask_key``
     mask_key: tuple  # (MaskSettings, person used): what ``protect`` was built with
+    subject_scale: float = 0.0  # the subjects' head / the picture's shorter side (engine.subject.subject_scale)
     timings: dict[str, float] = field(default_factory=dict)
     previews: dict[int, "StillAnalysis"] = field(default_factory=dict)  # reduced copies by max_pixels
 
@@ -68,10 +69,12 @@ def analyse_still(models: Models, rgb: np.ndarray, settings: EffectSettings | No
     use_person = person is not None  # every strategy keeps the person map sharp (stages/presets.py)
     with timed(timings, "mask"):
         person = subject_map(work.shape, person, people, chosen)
-        key = (stages.mask, use_person)
+        scale = subject_scale(work.shape, people, chosen)
+        key = (stages.mask.for_subject(scale), use_person)
         protect = _protection_mask(work, faces if use_person else detected, person if use_person else None, key)
     return StillAnalysis(approach=models.approach, original=rgb, work=work, depth=depth, detected_faces=tuple(detected),
-                         subject_faces=tuple(faces), person=person, protect=protect, mask_key=key, timings=timings)
+                         subject_faces=tuple(faces), person=person, protect=protect, mask_key=key,
+                         subject_scale=scale, timings=timings)
 
 
 def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
@@ -88,7 +91,7 @@ def render_analysis(analysis: StillAnalysis, settings: EffectSettings,
     if max_pixels is not None:
         analysis = preview_analysis(analysis, max_pixels)
     work = analysis.work
-    key = (stages.mask, analysis.person is not None)
+    key = (stages.mask.for_subject(analysis.subject_scale), analysis.person is not None)
     faces, person = analysis.subject(key[1])
     protect = analysis.protect
     if key != analysis.mask_key:  # another strategy protects the faces differently

@@ -58,6 +58,13 @@ def _find(models: Models, work: np.ndarray, faces: list, depth, ts_ms: int | Non
     return faces, person, people, chosen
 
 
+def subject_scale(shape: tuple[int, ...], people: list, chosen: list) -> float:
+    """The chosen subjects' largest head (``Person.unit``) as a fraction of the picture's shorter side; 0 without
+    people. What the protection mask's ramp and margin follow (``MaskSettings.for_subject``)."""
+    units = [p.unit for p, keep in zip(people, chosen) if keep]
+    return max(units) / max(1, min(shape[:2])) if units else 0.0
+
+
 def subject_map(shape: tuple[int, ...], person: np.ndarray | None, people: list, chosen: list) -> np.ndarray | None:
     """The person map of the chosen subjects only (the segmenter's map when no people were found)."""
     if not people:

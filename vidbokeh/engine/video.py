@@ -22,7 +22,7 @@ from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full
 from .models import Models
 from .settings import EffectSettings, LiveControls
 from .stage_settings import smoothing_settings, stage_settings
-from .subject import find_subject, subject_map
+from .subject import find_subject, subject_map, subject_scale
 
 VIDEO_DEPTH_SIZE = {"depth_anything": 266, "midas": 256}  # reduced depth resolution for video by default
 # On a CPU depth is nearly all of a hybrid frame's time: 196 (14 x 14-px patches on the short side) costs about
@@ -271,7 +271,8 @@ class VideoSession:
             missed = None if motion is None or person is None else motion.missed_parts(person.shape)
             if missed is not None:  # the mover's parts the segmenter did not see (a dancer's legs in the air)
                 person = np.maximum(person, missed)
-            protect = build_protection_mask(work, person, faces, self.stages.mask)
+            protect = build_protection_mask(work, person, faces,
+                                            self.stages.mask.for_subject(subject_scale(work.shape, people, chosen)))
             if weight is not None:  # bystanders of a clear main subject fade out of the protection
                 protect *= weight
             protect = self._ops.upload(protect)

@@ -2,18 +2,19 @@
 
 Built from the person probability (segmenter, already restricted to the subjects by
 ``vidbokeh.stages.subjects``) and the subjects' faces:
-1. the probability is turned into a soft mask by a linear ramp between two thresholds (small holes filled);
+1. the probability is turned into a soft mask by a linear ramp between two thresholds (small holes filled), closer
+   together for a subject large in the picture (``MaskSettings.for_subject``);
 2. every face adds its head as the person mask outlines it, hair included (``heads.head_shapes``), fully
    sharp (a low-score face only where the person mask confirms it); never a patch of background;
 3. the outline is refined against the full-resolution picture with the (fast) guided filter
    (``guided.guided_refine``), so it follows hair and shoulders rather than the segmenter's 256-px blur;
 4. a small dilation adds a safety margin: blurring a few background pixels next to the subject
-   is invisible, blurring the subject's own edge is not.
+   is invisible, blurring the subject's own edge is not (none for a large subject).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import cv2
@@ -50,12 +51,35 @@ class MaskSettings:
     dilate_frac: float = 0.002  # safety margin, fraction of the diagonal (0 = none)
     fill_holes_frac: float = 0.002  # holes inside the subject smaller than this x area are filled
     fill_holes_max_side: int = 512  # holes are looked for on a copy no longer than this (speed)
+    # A subject large in the picture (a portrait) has an outline many of the segmenter's pixels wide and no limb
+    # a few of them thin: it needs neither the low ramp nor the margin, which there only keep a band of background
+    # sharp round it. As the subjects' head grows from ``close_from`` to ``close_full`` of the picture's shorter
+    # side, the ramp moves to ``close_low``..``close_high`` and the margin goes (``for_subject``; made labelled
+    # head-and-torso photos: median sharp_iou 0.798 -> 0.825, bg_energy 0.171 -> 0.110, leak 0.005 -> 0.011).
+    close_from: float = 0.10
+    close_full: float = 0.16
+    close_low: float = 0.4
+    close_high: float = 0.7
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.person_low < self.person_high <= 1.0:
             raise UsageError("need 0 <= person_low < person_high <= 1")
+        if not 0.0 <= self.close_low < self.close_high <= 1.0:
+            raise UsageError("need 0 <= close_low < close_high <= 1")
+        if not 0.0 < self.close_from < self.close_full:
+            raise UsageError("need 0 < close_from < close_full")
         if self.dilate_frac < 0 or self.guided_radius_frac < 0 or self.fill_holes_frac < 0:
             raise UsageError("mask radii must be >= 0")
+
+    def for_subject(self, scale: float) -> MaskSettings:
+        """These settings for subjects whose head is ``scale`` x the picture's shorter side (0: none known): the ramp
+        and the margin as they are for a small subject, closed in for a large one (see ``close_from``)."""
+        t = min(1.0, max(0.0, (scale - self.close_from) / (self.close_full - self.close_from)))
+        if t == 0.0:
+            return self
+        return replace(self, person_low=self.person_low + t * (self.close_low - self.person_low),
+                       person_high=self.person_high + t * (self.close_high - self.person_high),
+                       dilate_frac=(1.0 - t) * self.dilate_frac)
 
 
 def build_protection_mask(
