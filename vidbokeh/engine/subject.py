@@ -23,10 +23,9 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth, ts_ms: in
     models' segmenter; video passes one that carries the latest map between runs). ``depth``: a map of any size, a
     host array or the array operations ``ops``' own (a device map stays where it is; None: OpenCV's)."""
     if segment is None and models.side is not None and models.segmenter is not None:
-        # the segmenter's first pass needs no one found yet: it runs on the side thread while the people are looked
-        # for here, and the crops' model runs after it are shared between the two threads (the segmenter and its
-        # twin); the "segment" timing is then what the picture waited for the first pass beyond the people, and the
-        # crops
+        # The segmenter's first pass needs no one found yet: it runs on the side thread while the people are looked
+        # for here; the crops' model runs after it are shared between the two threads (the segmenter and its twin).
+        # The "segment" timing is then the wait for the first pass beyond the people's, plus the crops.
         def share_runs(crops: list) -> list:
             return models.side.share(crops, models.segmenter.run, models.side_segmenter.run)
 

@@ -2,8 +2,8 @@
 
 Built from the person probability (segmenter, already restricted to the subjects by
 ``vidbokeh.stages.subjects``) and the subjects' faces:
-1. the probability is turned into a soft mask by a linear ramp between two thresholds (small holes filled), closer
-   together for a subject large in the picture (``MaskSettings.for_subject``);
+1. the probability is turned into a soft mask by a linear ramp between two thresholds (small holes filled), both
+   higher for a subject large in the picture (``MaskSettings.for_subject``);
 2. every face adds its head as the person mask outlines it, hair included (``heads.head_shapes``), fully
    sharp (a low-score face only where the person mask confirms it); never a patch of background;
 3. the outline is refined against the full-resolution picture with the (fast) guided filter
