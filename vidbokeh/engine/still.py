@@ -36,7 +36,7 @@ class StillAnalysis:
     person: np.ndarray | None  # the chosen subjects' person map (None without a segmenter)
     protect: np.ndarray  # protection mask for ``mask_key``
     mask_key: tuple  # (MaskSettings, person used): what ``protect`` was built with
-    subject_scale: float = 0.0  # the subjects' head / the picture's shorter side (engine.subject.subject_scale)
+    subject_scale: float = 0.0  # the subjects' head / the picture's height (engine.subject.subject_scale)
     timings: dict[str, float] = field(default_factory=dict)
     previews: dict[int, "StillAnalysis"] = field(default_factory=dict)  # reduced copies by max_pixels
 

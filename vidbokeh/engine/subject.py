@@ -58,10 +58,11 @@ def _find(models: Models, work: np.ndarray, faces: list, depth, ts_ms: int | Non
 
 
 def subject_scale(shape: tuple[int, ...], people: list, chosen: list) -> float:
-    """The chosen subjects' largest head (``Person.unit``) as a fraction of the picture's shorter side; 0 without
-    people. What the protection mask's ramp and margin follow (``MaskSettings.for_subject``)."""
+    """The chosen subjects' largest head (``Person.unit``) as a fraction of the picture's height; 0 without people.
+    A standing person as tall as the picture has a head about 1/7.5 of it, a head-and-torso portrait 1/4 or more,
+    in either orientation. What the protection mask's ramp and margin follow (``MaskSettings.for_subject``)."""
     units = [p.unit for p, keep in zip(people, chosen) if keep]
-    return max(units) / max(1, min(shape[:2])) if units else 0.0
+    return max(units) / max(1, shape[0]) if units else 0.0
 
 
 def subject_map(shape: tuple[int, ...], person: np.ndarray | None, people: list, chosen: list) -> np.ndarray | None:
