@@ -2,10 +2,11 @@
 
 Every stage makes and drops arrays the size of a frame (masks, guides, coefficients: 1-5 MB at 1024 px). glibc's
 malloc hands a block that large to the system when it is freed (blocks over its mmap threshold, 128 KiB at start,
-and the heap's top beyond its trim threshold), so the next array of that size faults its pages in again: on this
-project's 2-core machine the guided filter alone went from 13 to 27 ms of a 1024x768 photo that way
-(docs/benchmarks.md). Raising the two thresholds keeps such blocks for reuse; the process holds at most
-``trim_threshold`` of freed memory beyond what it uses. A process whose environment sets either threshold
+and the heap's top beyond its trim threshold), so the next array of that size may fault its pages in again. What
+that costs depends on the machine: on this project's 2-core VM a photo's mask stage took 50 ms against 39 ms with
+the blocks kept in one run, and the same in another, when page faults were cheap (docs/benchmarks.md; the guided
+filter alone, in a loop, 27 against 13 ms). Raising the two thresholds keeps such blocks for reuse; the process
+holds at most ``trim_threshold`` of freed memory beyond what it uses. A process whose environment sets either threshold
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) keeps its own choice; on another C library this does nothing.
 """
 from __future__ import annotations
