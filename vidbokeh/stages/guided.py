@@ -36,7 +36,8 @@ def guided_refine(
         _host_uint8(ops, rgb))
     luma8 = ops.luma(guide)
     small8 = ops.resize(luma8, size, "area") if scale < 1.0 else luma8
-    small_luma = ops.as_float(small8) * (1.0 / 255.0)
+    small_luma = ops.as_float(small8)
+    small_luma *= 1.0 / 255.0
     mask = ops.upload(mask)
     small_mask = ops.resize(mask, size, "area") if scale < 1.0 else mask
     ksize = 2 * small_radius + 1
@@ -44,15 +45,15 @@ def guided_refine(
     means = ops.box_filter(ops.merge([small_luma, small_mask, small_luma * small_luma, small_luma * small_mask]),
                            ksize)
     mean_i, mean_p, mean_ii, mean_ip = (means[..., c] for c in range(4))
-    var_i = mean_ii - mean_i * mean_i
-    cov_ip = mean_ip - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
+    a = mean_ip - mean_i * mean_p  # the covariance of guide and mask ...
+    a /= mean_ii - mean_i * mean_i + eps  # ... over the guide's variance
     b = mean_p - a * mean_i
+    a *= 1.0 / 255.0  # applied below to the full-resolution luma as it is (0..255): one pass fewer there
     coefficients = ops.box_filter(ops.merge([a, b]), ksize)
     if scale < 1.0:
         coefficients = ops.resize(coefficients, (w, h), "linear")
-    # q = a * I + b on the full-resolution luma (I in [0, 1])
-    out = coefficients[..., 0] * (ops.as_float(luma8) * (1.0 / 255.0)) + coefficients[..., 1]
+    out = coefficients[..., 0] * luma8  # q = a * I + b
+    out += coefficients[..., 1]
     return ops.clip(out, 0.0, 1.0)
 
 
