@@ -20,7 +20,7 @@ from .large_pictures import focus_on_reduced, reduce, resized, to_full_size
 from .models import Models
 from .settings import EffectSettings, LiveControls
 from .stage_settings import stage_settings
-from .subject import find_subject, subject_map, subject_scale
+from .subject import find_still_subject, subject_map, subject_scale
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,11 +61,7 @@ def analyse_still(models: Models, rgb: np.ndarray, settings: EffectSettings | No
     if models.depth is not None:
         with timed(timings, "depth"):
             depth = models.depth.predict_batch([work], input_size=settings.depth_size)[0]
-    detected: list = []
-    if models.faces is not None:
-        with timed(timings, "faces"):
-            detected = models.faces.detect(work, None)
-    faces, person, people, chosen = find_subject(models, work, detected, depth, None, timings)
+    detected, faces, person, people, chosen = find_still_subject(models, work, depth, timings)
     use_person = person is not None  # every strategy keeps the person map sharp (stages/presets.py)
     with timed(timings, "mask"):
         person = subject_map(work.shape, person, people, chosen)

@@ -2,6 +2,7 @@
 the person map; then the protection mask. Shared by stills and video (which reuses people between frames)."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -10,11 +11,30 @@ from .frame import timed
 from .models import Models
 
 
-def find_subject(models: Models, work: np.ndarray, faces: list, depth, ts_ms: int | None,
+def find_still_subject(models: Models, work: np.ndarray, depth, timings: dict[str, float]) -> tuple[list, ...]:
+    """(every face the face detector found, then ``find_subject``'s four) for a still picture. With a side thread, the
+    face detector runs there while the pose model runs here (its faces are wanted only after it: people.find); the
+    "faces" timing is then the wait for them."""
+    if models.faces is None:
+        return ([], *find_subject(models, work, [], depth, None, timings))
+    if models.side is None or models.people is None or models.segmenter is None:
+        with timed(timings, "faces"):
+            detected = models.faces.detect(work, None)
+        return (detected, *find_subject(models, work, detected, depth, None, timings))
+    with models.side.start(models.faces.detect, work, None) as pending:
+        found = find_subject(models, work, pending.result, depth, None, timings)
+        with timed(timings, "faces"):
+            detected = pending.result()
+    return (detected, *found)
+
+
+def find_subject(models: Models, work: np.ndarray, faces: list | Callable[[], list], depth, ts_ms: int | None,
                  timings: dict[str, float], find_people: Callable | None = None,
                  refine_choice: Callable | None = None,
                  segment: Callable | None = None, ops=None) -> tuple[list, np.ndarray | None, list, list]:
     """(the subject's faces, the segmenter's person probability or None, people, which people are subjects).
+
+    ``faces``: the face detector's, or (with a people finder) a call returning them, made once the pose model ran.
 
     ``find_people(work, faces) -> (people, faces)``: how people are found (default: the models' finder;
     video passes one that reuses the latest people between detections). ``refine_choice(people, chosen, shape)
@@ -26,9 +46,12 @@ def find_subject(models: Models, work: np.ndarray, faces: list, depth, ts_ms: in
         # The segmenter's first pass needs no one found yet: it runs on the side thread while the people are looked
         # for here; the crops' model runs after it are shared between the two threads (the segmenter and its twin).
         # The "segment" timing is then the wait for the first pass beyond the people's, plus the crops.
+        # The full-range face detector runs there too, after it, while the pose model runs here (people.find).
         def share_runs(crops: list) -> list:
             return models.side.share(crops, models.segmenter.run, models.side_segmenter.run)
 
+        if find_people is None and models.people is not None:
+            find_people = partial(models.people.find, aside=models.side.start)
         with models.side.start(models.segmenter.first_pass, work) as coarse:
             return _find(models, work, faces, depth, ts_ms, timings, find_people, refine_choice,
                          lambda *args: models.segmenter.segment(*args, coarse=coarse.result(), run_many=share_runs),

@@ -16,9 +16,10 @@ the head (the Obama portrait: the band round the head 0.21 kept against 0.07 wit
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -177,18 +178,26 @@ class PeopleFinder:
             self.close()
             raise
 
-    def find(self, rgb: np.ndarray, faces: Sequence[Face] = ()) -> tuple[list[Person], list[Face]]:
-        """(people, faces): ``faces`` (from another detector) merged with the full-range detector's."""
+    def find(self, rgb: np.ndarray, faces: Sequence[Face] | Callable[[], Sequence[Face]] = (), *,
+             aside: Callable[..., AbstractContextManager] | None = None) -> tuple[list[Person], list[Face]]:
+        """(people, faces): ``faces`` (from another detector, or a call returning them: made once the pose model
+        has run) merged with the full-range detector's.
+
+        ``aside(work, *args)``: runs ``work(*args)`` beside the caller and returns a context manager whose
+        ``result()`` waits for its value, and whose exit waits for it however the block ends
+        (``pipeline.SideThread.start``): the full-range face detector then runs there while the pose model
+        runs here."""
         if self._closed:
             raise RuntimeError("PeopleFinder is closed")
         image = as_rgb_uint8(rgb)
         h, w = image.shape[:2]
         small, scale = _reduced(image, self.settings.model_side)
-        found_faces = self._faces.detect(small)
+        with aside(self._faces.detect, small) if aside is not None else nullcontext() as pending:
+            people = self._poses(image, (0, 0, w, h), self._pose, small)
+            found_faces = pending.result() if pending is not None else self._faces.detect(small)
         if scale != 1.0:
             found_faces = scale_faces(found_faces, w / small.shape[1], h / small.shape[0])
-        all_faces = merge_faces(found_faces, faces)
-        people = self._poses(image, (0, 0, w, h), self._pose, small)
+        all_faces = merge_faces(found_faces, faces() if callable(faces) else faces)
         largest = max([p.unit for p in people] + [face_unit(f) for f in all_faces] + [0.0])
         crops = 0
         for face in sorted(all_faces, key=lambda f: -face_unit(f)):
