@@ -114,9 +114,12 @@ def test_a_preview_is_made_once_per_size_and_never_larger_than_asked(hybrid, pho
 def test_the_segmenter_shares_a_picture_with_the_side_thread_and_changes_nothing(hybrid, photo: np.ndarray,
                                                                                  monkeypatch) -> None:
     """The segmenter's first pass needs no one found yet, so image mode makes it on the models' side thread while
-    the pose model looks for people, and the crops' model runs after it are shared with the segmenter's twin there:
+    the pose model looks for people, and the crops' model runs after it are shared with the segmenter's twin there;
+    both face detectors run there too (their faces are wanted once the pose model has run):
     the same picture comes out as when everything runs one after the other on the caller's thread."""
     import threading
+
+    from vidbokeh.stages.faces import FaceDetector
 
     models, settings = hybrid
     assert models.side is not None and models.side_segmenter is not None
@@ -124,7 +127,7 @@ def test_the_segmenter_shares_a_picture_with_the_side_thread_and_changes_nothing
     group = np.full((small.shape[0] + 40, 640, 3), 128, np.uint8)  # two people, each small: a crop each
     for x in (60, 420):
         group[20:20 + small.shape[0], x:x + small.shape[1]] = small
-    threads: dict[str, list] = {"first": [], "here": [], "twin": []}
+    threads: dict[str, list] = {"first": [], "here": [], "twin": [], "faces": []}
 
     def recorded(name, real):
         def call(*args, **kwargs):
@@ -135,8 +138,11 @@ def test_the_segmenter_shares_a_picture_with_the_side_thread_and_changes_nothing
     monkeypatch.setattr(models.segmenter, "first_pass", recorded("first", models.segmenter.first_pass))
     monkeypatch.setattr(models.segmenter, "run", recorded("here", models.segmenter.run))
     monkeypatch.setattr(models.side_segmenter, "run", recorded("twin", models.side_segmenter.run))
+    detect = FaceDetector.detect
+    monkeypatch.setattr(FaceDetector, "detect", lambda self, *a, **k: recorded("faces", detect)(self, *a, **k))
     beside = analyse_still(models, group, settings)
     me = threading.current_thread()
+    assert len(threads["faces"]) == 2 and all(t is not me for t in threads["faces"])  # short and full range
     assert len(threads["first"]) == 1 and threads["first"][0] is not me
     assert threads["here"] and all(t is me for t in threads["here"])
     assert threads["twin"] and all(t is not me for t in threads["twin"])
@@ -144,6 +150,9 @@ def test_the_segmenter_shares_a_picture_with_the_side_thread_and_changes_nothing
     monkeypatch.setattr(models, "side", None)
     after = analyse_still(models, group, settings)
     assert len(threads["first"]) == 1 and len(threads["twin"]) == twin_runs  # all of it on the caller's thread
+    assert len(threads["faces"]) == 4 and all(t is me for t in threads["faces"][2:])
+    assert beside.detected_faces == after.detected_faces
+    assert beside.subject_faces and [f.center for f in beside.subject_faces] == [f.center for f in after.subject_faces]
     assert np.array_equal(beside.person, after.person)
     assert np.array_equal(beside.protect, after.protect)
     with pytest.raises(InputError, match="first pass"):
