@@ -6,6 +6,7 @@ answer is known by construction.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -146,9 +147,34 @@ def test_people_who_are_not_subjects_leave_the_person_map() -> None:
     assert out[ny, nx] > 0.9 and out[fy, fx] < 0.1
 
 
+def test_an_object_joined_to_a_full_body_subject_is_cut_off_but_not_a_person_beside_it() -> None:
+    """The segmenter's map runs on from a standing person's hand into a thing beside it (shorter than a person at
+    her scale: a magazine on a table) and from her other hand into a tall region (someone no detector found):
+    with her own pose mask (both hips seen) the thing is blurred and the tall region kept; without one (where her
+    body ends is not known) both stay."""
+    shape = (480, 854)
+    person = pose_person(300, 60, 30)
+    canvas = np.zeros(shape, np.uint8)
+    draw_body(canvas, person.landmarks, person.unit)
+    own_mask = canvas.astype(np.float32) / 255.0
+    prob = np.where(canvas > 0, np.float32(0.95), np.float32(0.0))
+    prob[125:165, 395:470] = 0.9  # the thing at her right hand: 40 px high, her head 30 px
+    prob[120:300, 130:205] = 0.9  # the tall region at her left hand
+    full_body = replace(person, mask=own_mask, mask_box=(0, 0, shape[1], shape[0]))
+    for subject, thing_kept in ((full_body, False), (person, True)):
+        out = subject_person_map(shape, prob, [subject], [True])
+        assert (out[145, 450] > 0.8) == thing_kept
+        assert out[250, 160] > 0.8  # the tall region
+        sx, sy = np.round(person.landmarks[11, :2]).astype(int)
+        assert out[sy, sx] > 0.9  # her shoulder
+        assert out[145, 400] > 0.8  # her hand, the thing's end beside it included
+
+
 def test_settings_validate_themselves() -> None:
     with pytest.raises(UsageError):
         SubjectSettings(scale_ratio=0.0)
+    with pytest.raises(UsageError, match="body_heads"):
+        SubjectSettings(body_heads=-0.1)
     with pytest.raises(UsageError):
         PeopleSettings(max_poses=0)
     with pytest.raises(UsageError, match="lone_face_score"):
