@@ -170,6 +170,27 @@ def test_an_object_joined_to_a_full_body_subject_is_cut_off_but_not_a_person_bes
         assert out[145, 400] > 0.8  # her hand, the thing's end beside it included
 
 
+def test_a_limb_the_pose_model_only_guesses_is_not_cut_off_a_full_body_subject() -> None:
+    """Her left arm is outside her own pose mask and seen by the pose model at low visibility (guessed), but the
+    segmenter sees it: it is part of her body, not a piece beyond it, and stays sharp."""
+    shape = (480, 854)
+    person = pose_person(300, 60, 30)
+    marks = person.landmarks.copy()
+    left_arm = [13, 15, 17, 19, 21]
+    marks[left_arm, 2] = 0.3
+    seen = np.zeros(shape, np.uint8)
+    draw_body(seen, marks, person.unit)  # what the pose mask covers: no left arm
+    whole = np.zeros(shape, np.uint8)
+    draw_body(whole, person.landmarks, person.unit)
+    prob = np.where(whole > 0, np.float32(0.95), np.float32(0.0))
+    subject = replace(person, landmarks=marks, mask=seen.astype(np.float32) / 255.0,
+                      mask_box=(0, 0, shape[1], shape[0]))
+    out = subject_person_map(shape, prob, [subject], [True])
+    ex, ey = np.round(0.5 * (marks[13, :2] + marks[15, :2])).astype(int)  # the forearm
+    assert seen[ey, ex] == 0 and whole[ey, ex] > 0
+    assert out[ey, ex] > 0.9
+
+
 def test_settings_validate_themselves() -> None:
     with pytest.raises(UsageError):
         SubjectSettings(scale_ratio=0.0)

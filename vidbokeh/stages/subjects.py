@@ -45,6 +45,8 @@ class SubjectSettings:
     # a full-body subject (its own pose mask, both hips seen) ends near its body: the parts of its region of the map
     # beyond that mask and its body drawn this many head units wider are judged as lone regions are
     body_heads: float = 0.3
+    body_visible: float = 0.1  # ... its body drawn from every landmark the pose model gives at least this surely
+                               # (limbs it only guesses too: a limb lost to both maps is not cut off)
     region_side: int = 320  # regions of the person map are told apart on a copy no longer than this (speed)
     visible: float = 0.5
     # a subject's limb the maps cover less than ``missed_below`` of is drawn, when both its ends were seen at least
@@ -58,8 +60,8 @@ class SubjectSettings:
                 or not 0.0 <= self.missed_below <= 1.0 or self.region_side < 16:
             raise UsageError("zone_heads, lone_min_heads and body_heads must be >= 0, missed_below in [0, 1], "
                              "region_side >= 16")
-        if not (0.0 <= self.visible <= 1.0 and 0.0 <= self.limb_visible <= 1.0):
-            raise UsageError("visible and limb_visible must be in [0, 1]")
+        if not (0.0 <= self.visible <= 1.0 and 0.0 <= self.limb_visible <= 1.0 and 0.0 <= self.body_visible <= 1.0):
+            raise UsageError("visible, limb_visible and body_visible must be in [0, 1]")
 
 
 def prominence(person: Person, shape: tuple[int, ...]) -> float:
@@ -178,17 +180,18 @@ def _pieces_beyond_bodies(shape: tuple[int, int], labels: np.ndarray, count: int
                           scale: float, subjects: Sequence[Person], own: np.ndarray,
                           settings: SubjectSettings) -> np.ndarray | None:
     """Where a full-body subject's region of the segmenter's map (``labels``, on the copy at ``scale``) runs on past
-    its own pose mask and its body drawn ``body_heads`` wider: each such piece shorter than a person at the
-    subjects' scale is no person (a magazine on the table beside her, the back of a chair), as a lone region that
-    small is not. Full-size bool map of those pieces, or None. Regions that touch a subject without a pose mask (a
-    portrait, a person seated behind a table: where its body ends is not known) are left whole."""
-    whole = [p for p in subjects if p.mask is not None]
+    its own pose mask and its body drawn ``body_heads`` wider (limbs the pose model only guesses included): each
+    such piece shorter than a person at the subjects' scale is no person (a magazine on the table beside her, the
+    back of a chair), as a lone region that small is not. Full-size bool map of those pieces, or None. Regions that
+    touch a subject without a pose mask (a portrait, a person seated behind a table: where its body ends is not
+    known) are left whole."""
+    whole = [p for p in subjects if p.mask is not None and p.landmarks is not None]
     if not whole:
         return None
     h, w = shape
     body = np.zeros((h, w), np.uint8)
     for person in whole:
-        draw_zone(body, person, grow=settings.body_heads)
+        draw_body(body, person.landmarks, person.unit, grow=settings.body_heads, visible=settings.body_visible)
     body[own > settings.blob_threshold] = 255
     unknown = np.zeros((h, w), np.uint8)
     for person in subjects:
