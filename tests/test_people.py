@@ -168,6 +168,9 @@ def test_an_object_joined_to_a_full_body_subject_is_cut_off_but_not_a_person_bes
         sx, sy = np.round(person.landmarks[11, :2]).astype(int)
         assert out[sy, sx] > 0.9  # her shoulder
         assert out[145, 400] > 0.8  # her hand, the thing's end beside it included
+    # video does not cut (its landmarks may be frames old): the thing stays
+    kept = subject_person_map(shape, prob, [full_body], [True], SubjectSettings(cut_pieces=False))
+    assert kept[145, 450] > 0.8
 
 
 def test_a_limb_the_pose_model_only_guesses_is_not_cut_off_a_full_body_subject() -> None:

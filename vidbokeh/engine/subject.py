@@ -88,10 +88,13 @@ def subject_scale(shape: tuple[int, ...], people: list, chosen: list) -> float:
     return max(units) / max(1, shape[0]) if units else 0.0
 
 
-def subject_map(shape: tuple[int, ...], person: np.ndarray | None, people: list, chosen: list) -> np.ndarray | None:
-    """The person map of the chosen subjects only (the segmenter's map when no people were found)."""
+def subject_map(shape: tuple[int, ...], person: np.ndarray | None, people: list, chosen: list, *,
+                cut_pieces: bool = True) -> np.ndarray | None:
+    """The person map of the chosen subjects only (the segmenter's map when no people were found).
+    ``cut_pieces``: see ``stages.subjects.SubjectSettings`` (video passes False)."""
     if not people:
         return person
     from ..stages import subjects
 
-    return subjects.subject_person_map(shape[:2], person, people, chosen)
+    settings = subjects.SubjectSettings(cut_pieces=cut_pieces)
+    return subjects.subject_person_map(shape[:2], person, people, chosen, settings)

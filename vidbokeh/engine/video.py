@@ -267,7 +267,7 @@ class VideoSession:
                                                      self._segment, self._ops)
         with timed(timings, "mask"):
             weight = None if motion is None else motion.weight(person, people)
-            person = subject_map(work.shape, person, people, chosen)
+            person = subject_map(work.shape, person, people, chosen, cut_pieces=False)  # landmarks may be old
             missed = None if motion is None or person is None else motion.missed_parts(person.shape)
             if missed is not None:  # the mover's parts the segmenter did not see (a dancer's legs in the air)
                 person = np.maximum(person, missed)

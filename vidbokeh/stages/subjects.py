@@ -14,7 +14,8 @@ What the segmenter sees and no detector explains (a person seen from behind, a b
 it is large enough to be a person at the subjects' scale: blurring a person is worse than keeping something
 sharp. A full-body subject's region that runs on past its own pose mask and its body is cut there into pieces
 judged the same way (a magazine on the table beside her, the back of a chair: kept only when tall enough for a
-person; on made group scenes median bg_energy 0.042 -> 0.022, sharp_iou 0.624 -> 0.633, leak 0.036 -> 0.038).
+person; on made group scenes median bg_energy 0.042 -> 0.022, sharp_iou 0.624 -> 0.633, leak 0.036 -> 0.038), in
+stills (``SubjectSettings.cut_pieces``).
 """
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ class SubjectSettings:
     body_heads: float = 0.3
     body_visible: float = 0.1  # ... its body drawn from every landmark the pose model gives at least this surely
                                # (limbs it only guesses too: a limb lost to both maps is not cut off)
+    # whether to cut those pieces at all: video does not, its landmarks are up to ``people_every`` frames old and a
+    # limb that moved since would be cut off (its pose masks follow the flow, which falls short of fast limbs)
+    cut_pieces: bool = True
     region_side: int = 320  # regions of the person map are told apart on a copy no longer than this (speed)
     visible: float = 0.5
     # a subject's limb the maps cover less than ``missed_below`` of is drawn, when both its ends were seen at least
@@ -168,7 +172,8 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
         if person.mask is not None:
             drop |= person.mask_in((h, w)) > 0.5
     drop &= zone == 0
-    pieces = _pieces_beyond_bodies((h, w), labels, count, hit, scale, subjects, own, settings)
+    pieces = _pieces_beyond_bodies((h, w), labels, count, hit, scale, subjects, own, settings) \
+        if settings.cut_pieces else None
     if pieces is not None:
         drop |= pieces
     if drop.any():
