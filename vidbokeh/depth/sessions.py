@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UsageError
+from ..errors import ModelError, UsageError
 
 _OV_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 
@@ -62,13 +62,23 @@ class OpenVinoSession:
             self._compiled = compile_cached(core, Path(path), config)
         else:
             self._compiled = core.compile_model(str(path), "CPU", config)
-        effective = str(self._compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-        self.precision = next((k for k, v in _OV_PRECISIONS.items() if v in effective), "fp32")
+        self.precision = effective_precision(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
         self._request = self._compiled.create_infer_request()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         result = self._request.infer([np.ascontiguousarray(x, dtype=np.float32)])
         return np.array(next(iter(result.values())), copy=True)
+
+
+def effective_precision(hint: object) -> str:
+    """Our name ("fp32", "bf16", "fp16") of the element type OpenVINO reports it computes in. Its ``str`` is
+    "<Type: 'bfloat16'>", which holds none of the short names: read it as the short name (``get_type_name``).
+    OpenVINO picks bf16 by itself on CPUs with AVX512_BF16 or AMX."""
+    name = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    for ours, theirs in _OV_PRECISIONS.items():
+        if name == theirs:
+            return ours
+    raise ModelError(f"OpenVINO computes in {name!r}, a precision vidbokeh has no tolerance for")
 
 
 def open_session(runtime: str, path: Path, device: torch.device, threads: int, precision: str = "auto",
