@@ -233,3 +233,15 @@ def test_openvino_keeps_its_compiled_graph_and_never_trusts_a_damaged_one(store_
     np.testing.assert_allclose(rebuilt.runner(x).numpy(), first, rtol=0, atol=1e-5 * np.abs(first).max())
     assert len(compiles) == 2  # compiled again from the verified graph, and the blob rewritten
     assert json.loads(blob.with_suffix(".json").read_text())["sha256"] == export_mod.store.sha256_file(blob)
+
+
+def test_openvino_precision_is_read_by_the_types_short_name():
+    _needs("openvino")
+    import openvino as ov
+
+    from vidbokeh.depth.sessions import effective_precision
+    from vidbokeh.errors import ModelError
+
+    assert [effective_precision(t) for t in (ov.Type.f32, ov.Type.bf16, ov.Type.f16)] == ["fp32", "bf16", "fp16"]
+    with pytest.raises(ModelError, match="i8"):
+        effective_precision(ov.Type.i8)
