@@ -37,9 +37,10 @@ SOURCE = f"smptebars=size={SIZE[0]}x{SIZE[1]}:rate=30"
 OVERLAY_ROWS = 90  # the text overlay (rates change every frame): left out of comparisons
 
 
-def wait_for(what: str, probe: Callable[[], object], timeout: float, proc: subprocess.Popen | None = None):
-    """Poll `probe` until it returns something other than None or False; fail after `timeout` s or if `proc`
-    exits meanwhile."""
+def wait_for(what: str, probe: Callable[[], object], timeout: float, proc: subprocess.Popen | None = None,
+             last_seen: Callable[[], str] = lambda: ""):
+    """Poll `probe` until it returns something other than None or False; fail after `timeout` s (saying
+    `last_seen()`) or if `proc` exits meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
@@ -48,7 +49,7 @@ def wait_for(what: str, probe: Callable[[], object], timeout: float, proc: subpr
         if proc is not None and proc.poll() is not None:
             pytest.fail(f"vidbokeh exited ({proc.returncode}) while waiting for {what}: {read_err(proc)}")
         time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} {last_seen()}".rstrip())
 
 
 def read_err(proc: subprocess.Popen) -> str:
@@ -89,23 +90,29 @@ def settled(env: dict[str, str], window: str, proc: subprocess.Popen, *, unlike:
             timeout: float = 60) -> np.ndarray:
     """A screenshot at the frame's size that holds still (two in a row agree below the overlay), differing
     from `unlike` if given."""
-    previous: list[np.ndarray] = []
+    previous: list[np.ndarray] = []  # the screenshot before
+    seen = {"last": "", "taken": 0}  # what the latest screenshot showed, for the message of a timeout
 
     def probe():
         shot = screenshot(env, window)
         if shot.shape[:2] != (SIZE[1], SIZE[0]):
+            seen["last"] = f"(last screenshot {shot.shape[1]}x{shot.shape[0]})"
             return None  # the window is not at the frame's size (yet): a window manager may take a moment
         below = shot[OVERLAY_ROWS:].astype(np.int16)
-        stable = bool(previous) and previous[-1].shape == shot.shape \
-            and np.abs(below - previous[-1][OVERLAY_ROWS:]).mean() < 0.5
-        previous.append(shot)
-        if not stable or below.std() < 5:  # still changing, or no frame yet (an empty window)
+        change = np.abs(below - previous[-1][OVERLAY_ROWS:]).mean() \
+            if previous and previous[-1].shape == shot.shape else float("inf")
+        previous[:] = [shot]
+        seen["taken"] += 1
+        seen["last"] = f"(last screenshot: {change:.2f} off the one before, spread {below.std():.1f}, " \
+                       f"{seen['taken']} taken)"
+        if change >= 0.5 or below.std() < 5:  # still changing, or no frame yet (an empty window)
             return None
         if unlike is not None and unlike.shape == shot.shape and np.abs(below - unlike[OVERLAY_ROWS:]).mean() < 2:
+            seen["last"] += " as before the keys"
             return None
         return shot
 
-    return wait_for("the window to show a steady frame", probe, timeout, proc)
+    return wait_for("the window to show a steady frame", probe, timeout, proc, lambda: seen["last"])
 
 
 def press(env: dict[str, str], window: str, keys: str) -> None:
