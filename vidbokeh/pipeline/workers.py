@@ -173,9 +173,8 @@ class SideThread:
         with self.start(lambda: [there(item) for item in items[1::2]]) as theirs:
             ours = [here(item) for item in items[0::2]]
             done = theirs.result()
-        results: list[Out] = []
-        for i in range(len(items)):
-            results.append(ours[i // 2] if i % 2 == 0 else done[i // 2])
+        results: list = [None] * len(items)
+        results[0::2], results[1::2] = ours, done
         return results
 
     def close(self) -> None:

@@ -150,7 +150,7 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
     zone = np.zeros((h, w), np.uint8)
     for person in subjects:
         draw_zone(zone, person, grow=settings.zone_heads)
-    small_zone = zone if scale == 1.0 else cv2.resize(zone, small_size, interpolation=cv2.INTER_NEAREST)
+    small_zone = _on_copy(zone, small_size)
     in_zone = np.zeros(count, bool)
     in_zone[labels[small_zone > 0]] = True
     hit = np.zeros(count, bool)
@@ -163,11 +163,7 @@ def subject_person_map(shape: tuple[int, int], person_prob: np.ndarray | None, p
     hit[0] = False
     drop = np.zeros((h, w), bool)
     if hit.any():
-        small_drop = hit[labels].astype(np.uint8)
-        if scale < 1.0:
-            small_drop = cv2.resize(cv2.dilate(small_drop, np.ones((3, 3), np.uint8)), (w, h),
-                                    interpolation=cv2.INTER_NEAREST)
-        drop = small_drop > 0
+        drop = _at_full_size(hit[labels], (h, w))
     for person in others:
         if person.mask is not None:
             drop |= person.mask_in((h, w)) > 0.5
@@ -203,8 +199,8 @@ def _pieces_beyond_bodies(shape: tuple[int, int], labels: np.ndarray, count: int
         if person.mask is None:
             draw_zone(unknown, person, grow=settings.zone_heads)
     small_size = (labels.shape[1], labels.shape[0])
-    small_body = body if scale == 1.0 else cv2.resize(body, small_size, interpolation=cv2.INTER_NEAREST)
-    small_unknown = unknown if scale == 1.0 else cv2.resize(unknown, small_size, interpolation=cv2.INTER_NEAREST)
+    small_body = _on_copy(body, small_size)
+    small_unknown = _on_copy(unknown, small_size)
     joined = np.zeros(count, bool)
     joined[labels[small_body > 0]] = True
     joined[labels[small_unknown > 0]] = False
@@ -215,10 +211,23 @@ def _pieces_beyond_bodies(shape: tuple[int, int], labels: np.ndarray, count: int
     short[0] = False
     if n <= 1 or not short.any():
         return None
-    piece = short[parts].astype(np.uint8)
-    if scale < 1.0:
-        piece = cv2.resize(cv2.dilate(piece, np.ones((3, 3), np.uint8)), (w, h), interpolation=cv2.INTER_NEAREST)
-    return (piece > 0) & (body == 0)
+    return _at_full_size(short[parts], (h, w)) & (body == 0)
+
+
+def _on_copy(canvas: np.ndarray, small_size: tuple[int, int]) -> np.ndarray:
+    """A full-size uint8 ``canvas`` on the copy regions are told apart on (``small_size``: width, height)."""
+    if (canvas.shape[1], canvas.shape[0]) == small_size:
+        return canvas
+    return cv2.resize(canvas, small_size, interpolation=cv2.INTER_NEAREST)
+
+
+def _at_full_size(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A bool map of whole regions on the copy brought back to ``shape`` (h, w), a copy's pixel wider (the
+    regions' outline there is coarse)."""
+    if small.shape == shape:
+        return small.astype(bool)
+    grown = cv2.dilate(small.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return cv2.resize(grown, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def _draw_missed_limbs(own: np.ndarray, person_prob: np.ndarray | None, person: Person,
