@@ -2,7 +2,7 @@
 """Subject-protection figures (issue 12) with the shared metric, per photo and median, and on a labelled clip.
 
     python tools/eval_subjects.py [--photos DIR] [--clip MP4 --clip-masks DIR] [--approach selfie]
-                                  [--skip-photos] [--skip-clip] [--panned] [--cost MP4 [--cost-frames N]]
+                                  [--skip-photos] [--skip-clip] [--panned] [--moved] [--cost MP4 [--cost-frames N]]
                                   [--json out.json]
 
 Photos: every ``DIR/images/*.jpg`` with its mask ``DIR/masks/<stem>.png`` (default: the shared DAVIS portraits),
@@ -17,6 +17,9 @@ is printed too, and the process's CPU time for the whole photo (every thread; th
 moves less with the load than wall time does).
 ``--panned``: video mode on the photos seen through a camera panning across them (a sliding crop), people
 looked for every few frames as video does: what video keeps of a full-body person who moves in the frame.
+``--moved``: video mode on clips made from the photos: the labelled person cut out and moved (sliding, bobbing,
+swaying) over the rest of the photo, where she stood filled in (OpenCV's inpainting: a faint smear stays); still
+people behind a mover, as in a dancer's audience. Median figures and the flicker ratio per photo.
 ``--cost CLIP``: what the video subject stages cost per frame (ms, the engine's own stage timings, and the
 process's CPU time per frame), with the motion cue (stages/subject_motion.py) on and off, alternating frame
 by frame in one run so that the machine's load weighs on both alike.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import resource
 import statistics
@@ -161,6 +165,57 @@ def panned_figures(folder: Path, approach: str = "selfie", frames: int = 18, ste
     return {"rows": rows, "median": medians(every)}
 
 
+def moved_clip(bgr: np.ndarray, gt: np.ndarray, frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(frame, its mask) pairs: the labelled person of a photo moved over the photo's inpainted rest."""
+    import cv2
+
+    person = gt > 127
+    hole = cv2.dilate(person.astype(np.uint8), np.ones((9, 9), np.uint8))
+    rest = cv2.inpaint(bgr, hole * 255, 5, cv2.INPAINT_TELEA).astype(np.float32)
+    ys, xs = np.nonzero(person)
+    centre = (float(xs.mean()), float(ys.mean()))
+    h, w = gt.shape
+    out = []
+    for t in range(frames):
+        move = cv2.getRotationMatrix2D(centre, 6.0 * math.sin(t / 4.0), 1.0)
+        move[0, 2] += 3.0 * (t - frames / 2) + 12.0 * math.sin(t / 3.0)
+        move[1, 2] += 4.0 * math.sin(t / 2.0)
+        fg = cv2.warpAffine(bgr, move, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+        mask = cv2.warpAffine(gt, move, (w, h), flags=cv2.INTER_LINEAR)
+        alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (3, 3), 0)[..., None]
+        out.append(((fg * alpha + rest * (1.0 - alpha) + 0.5).astype(np.uint8), mask))
+    return out
+
+
+def moved_figures(folder: Path, approach: str = "selfie", frames: int = 40, skip: int = 8) -> dict:
+    """Video mode on ``moved_clip`` of each labelled photo: one row per photo (median figures over the frames from
+    ``skip`` on, and the flicker ratio over them), and the median over every frame."""
+    import cv2
+
+    from vidbokeh.engine import EffectSettings, load_models
+    from vidbokeh.engine.video import VideoSession
+
+    metrics = load_metrics()
+    rows, every = [], []
+    with load_models(EffectSettings(approach=approach), "video", progress=False) as models:
+        for path in sorted((folder / "images").glob("*.jpg")):
+            clip = moved_clip(cv2.imread(str(path), cv2.IMREAD_COLOR),
+                              cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE), frames)
+            mine, shown, made = [], [], []
+            with VideoSession(models) as session:
+                for t, (bgr, mask) in enumerate(clip):
+                    out = session.process(np.ascontiguousarray(bgr[:, :, ::-1]), t / 30.0).output
+                    if t >= skip:
+                        out_bgr = np.ascontiguousarray(out[:, :, ::-1])
+                        mine.append(metrics.portrait_metrics(bgr, out_bgr, mask))
+                        shown.append(bgr)
+                        made.append(out_bgr)
+            rows.append({"name": path.stem, **medians(mine), "flicker": metrics.flicker(shown, made)})
+            every += mine
+    return {"rows": rows, "median": medians(every),
+            "flicker": round(float(statistics.median(r["flicker"] for r in rows)), 4)}
+
+
 def subject_cost(clip: Path, frames: int = 96, approach: str = "selfie") -> dict:
     """Per-frame ms of each subject stage and of the process's CPU, with the motion cue on and off."""
     from vidbokeh.engine import EffectSettings, load_models
@@ -212,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-clip", action="store_true")
     parser.add_argument("--panned", action="store_true",
                         help="also video mode on the photos seen through a panning camera (a sliding crop)")
+    parser.add_argument("--moved", action="store_true",
+                        help="also video mode on clips of each photo's person moved over the photo's rest")
     parser.add_argument("--cost", type=Path, help="a clip to measure the video subject stages' cost per frame on")
     parser.add_argument("--cost-frames", type=int, default=96)
     parser.add_argument("--json", type=Path)
@@ -246,6 +303,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'median (every frame)':34s} {med['fg_psnr']:8.2f} {med['bg_energy']:9.4f} {med['sharp_iou']:9.4f}"
               f" {med['leak']:7.4f}")
         report["panned"] = panned
+    if args.moved:
+        moved = moved_figures(args.photos, args.approach)
+        print("\nvideo mode, each photo's person moved over the photo's inpainted rest (median of frames 8-39):")
+        for r in moved["rows"]:
+            print(f"{r['name']:34s} {r['fg_psnr']:8.2f} {r['bg_energy']:9.4f} {r['sharp_iou']:9.4f} {r['leak']:7.4f}"
+                  f"  flicker {r['flicker']:.4f}")
+        med = moved["median"]
+        print(f"{'median (every frame)':34s} {med['fg_psnr']:8.2f} {med['bg_energy']:9.4f} {med['sharp_iou']:9.4f}"
+              f" {med['leak']:7.4f}  flicker {moved['flicker']:.4f} (median of the photos')")
+        report["moved"] = moved
     if args.cost is not None:
         cost = subject_cost(args.cost, args.cost_frames, args.approach)
         on, off = cost["on"], cost["off"]
