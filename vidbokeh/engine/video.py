@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..depth.registry import family_of
+from ..stages.lasting_faces import lasting_people
 from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, same_device, scale_faces, timed
 from .map_carry import MapCarry
 from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
@@ -289,6 +290,8 @@ class VideoSession:
         self._people_age += 1
         if not self._people_seen or self._people_age >= self.settings.video_profile.people_every:
             people, merged = self.models.people.find(work, faces)
+            # a weak face with no body counts once seen again (stages/lasting_faces.py): a false one would blink
+            people = lasting_people(people, self._people_seen[1] if self._people_seen else None)
             self._people_seen, self._people_age = (people, merged), 0
             self._anchor_masks(people, work)
             return people, merged
