@@ -77,6 +77,9 @@ class VideoProfile:
     # Without depth, who the video is about is told by motion (stages/subject_motion.py): bystanders who keep
     # still behind a clear main subject who moves are blurred. False: everyone stays a subject, as in a photo.
     subject_motion: bool = True
+    # Where the picture holds still, the protection mask moves this share of the way to each frame's new one
+    # (stages/steady_mask.py): a still bystander's or a still edge's sharpness does not flicker. 1: off.
+    steady_mask: float = 0.3
 
     def __post_init__(self) -> None:
         if not self.layer_ratio > 1.0:
@@ -99,6 +102,8 @@ class VideoProfile:
             raise UsageError(f"mask_fit_side must be >= 16, got {self.mask_fit_side}")
         if self.cpu_depth_threads is not None and self.cpu_depth_threads < 1:
             raise UsageError(f"cpu_depth_threads must be >= 1, got {self.cpu_depth_threads}")
+        if not 0.0 < self.steady_mask <= 1.0:
+            raise UsageError(f"steady_mask must be in (0, 1], got {self.steady_mask}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..depth.registry import family_of
 from ..stages.lasting_faces import lasting_people
+from ..stages.steady_mask import SteadyMask, SteadySettings
 from .frame import FrameResult, focus_and_coc, frame_ops, largest_blur, render, same_device, scale_faces, timed
 from .map_carry import MapCarry
 from .large_pictures import focus_on_reduced, is_large, reduce, resized, to_full_size
@@ -75,6 +76,9 @@ class VideoSession:
         self._faces_age = 0  # frames since they were detected
         self._last_depth: np.ndarray | None = None
         self._motion = None  # stages.subject_motion.SubjectMotion: who the video is about, when depth cannot say
+        self._steady = None  # stages.steady_mask.SteadyMask: the protection mask held where the picture holds still
+        if self.settings.video_profile.steady_mask < 1.0:
+            self._steady = SteadyMask(SteadySettings(follow=self.settings.video_profile.steady_mask))
         if models.depth is None and models.people is not None and self.settings.video_profile.subject_motion:
             from ..stages.subject_motion import SubjectMotion
 
@@ -276,6 +280,8 @@ class VideoSession:
                                             self.stages.mask.for_subject(subject_scale(work.shape, people, chosen)))
             if weight is not None:  # bystanders of a clear main subject fade out of the protection
                 protect *= weight
+            if self._steady is not None:  # held where the picture holds still: no flicker of its own
+                protect = self._steady.update(work, protect)
             protect = self._ops.upload(protect)
             if work is not rgb:
                 protect = self._ops.clip(self._ops.resize(protect, (w, h), "linear"), 0.0, 1.0)
