@@ -1,7 +1,10 @@
 """A private X server (Xvfb) for tests and benchmarks that open real windows.
 
 The display number is picked here (the first free one from a per-process start; the next one if Xvfb
-finds it taken); `-displayfd` tells when the server accepts clients.
+finds it taken); `-displayfd` tells when the server accepts clients. `-noreset`: without it the server
+resets whenever its last client leaves, and a client connecting meanwhile is refused (Qt then aborts with
+"could not connect to display"); a test polling with xdotool while vidbokeh starts hit that now and then.
+A desktop has a window manager connected all along, so it never resets under a user.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def xvfb(screen: tuple[int, int] = (1280, 1024), *, tries: int = 20) -> Iterator
         read_fd, write_fd = os.pipe()
         server = subprocess.Popen(
             ["Xvfb", f":{number}", "-displayfd", str(write_fd), "-screen", "0", f"{screen[0]}x{screen[1]}x24",
-             "-nolisten", "tcp"],
+             "-nolisten", "tcp", "-noreset"],
             pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         os.close(write_fd)
