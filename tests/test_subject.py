@@ -126,6 +126,18 @@ def test_auto_falls_back_to_haar_loudly_explicit_fails(tmp_path, caplog) -> None
         FaceDetector(FaceDetectorSettings(backend="mediapipe"), model_path=bad)
 
 
+def test_an_opencv_without_the_haar_cascade_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    """OpenCV 5 builds other than opencv-contrib-python lack cv2.CascadeClassifier: with MediaPipe's model
+    broken too, the detector says both reasons in a ModelError (the CLI's one-line error), not an AttributeError."""
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"\0" * 64)
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    with pytest.raises(ModelError, match=r"could not load .*broken\.tflite.*no Haar cascade.*opencv-contrib-python"):
+        FaceDetector(model_path=bad)
+    with pytest.raises(ModelError, match="Haar backend was asked for.*no Haar cascade"):
+        FaceDetector(FaceDetectorSettings(backend="haar"))
+
+
 def test_video_mode_and_lifecycle(model_files, samples_dir) -> None:
     rgb = _rgb(samples_dir / "images" / "mediapipe_sergey.png")
     det = FaceDetector(FaceDetectorSettings(backend="mediapipe", running_mode="video"))

@@ -1,8 +1,9 @@
 """Face detection: MediaPipe Tasks short-range face detector, OpenCV Haar cascade as fallback.
 
-The Haar cascade ships inside OpenCV, so a detector is always available; when MediaPipe cannot
-load (its model cannot be fetched, the runtime fails) we say so once in the log and use it.
-Asking for ``backend="mediapipe"`` explicitly turns that into a ModelError instead.
+The Haar cascade ships inside opencv-contrib-python (OpenCV 5's main modules no longer hold it); when
+MediaPipe cannot load (its model cannot be fetched, the runtime fails) we say so once in the log and use
+it. Asking for ``backend="mediapipe"`` explicitly turns that into a ModelError instead, and so does an
+OpenCV without the cascade, naming both reasons.
 """
 from __future__ import annotations
 
@@ -155,15 +156,18 @@ class FaceDetector:
         self._haar: cv2.CascadeClassifier | None = None
         self._last_ts: int | None = None
         self._closed = False
+        why_not_mediapipe = "the Haar backend was asked for"
         if settings.backend in ("auto", "mediapipe"):
             try:
                 self._mp_detector = _create_mediapipe(settings, model_path, progress)
             except ModelError as exc:
                 if settings.backend == "mediapipe":
                     raise
-                _announce_haar(str(exc))
+                why_not_mediapipe = str(exc)
         if self._mp_detector is None:
-            self._haar = _create_haar()
+            self._haar = _create_haar(why_not_mediapipe)
+            if settings.backend == "auto":
+                _announce_haar(why_not_mediapipe)
 
     @property
     def backend(self) -> str:
@@ -266,7 +270,10 @@ def _create_mediapipe(settings: FaceDetectorSettings, model_path: str | Path | N
         raise ModelError(f"MediaPipe face detector could not load {path}: {exc}") from exc
 
 
-def _create_haar() -> cv2.CascadeClassifier:
+def _create_haar(why_not_mediapipe: str) -> cv2.CascadeClassifier:
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise ModelError(f"no face detector: {why_not_mediapipe}; and OpenCV {cv2.__version__} has no Haar cascade "
+                         "to fall back on (install opencv-contrib-python, not opencv-python)")
     path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
