@@ -49,7 +49,19 @@ def wait_for(what: str, probe: Callable[[], object], timeout: float, proc: subpr
         if proc is not None and proc.poll() is not None:
             pytest.fail(f"vidbokeh exited ({proc.returncode}) while waiting for {what}: {read_err(proc)}")
         time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} {last_seen()}".rstrip())
+    said = f"; vidbokeh said: {stacks_of(proc)}" if proc is not None else ""
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} {last_seen()}".rstrip() + said)
+
+
+def stacks_of(proc: subprocess.Popen, timeout: float = 15) -> str:
+    """What a running vidbokeh wrote to stderr, with every thread's stack (SIGUSR1, see vidbokeh/cli.py): where
+    it is stuck, for the message of a test that timed out."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while "most recent call first" not in read_err(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return read_err(proc)[-8000:]
 
 
 def read_err(proc: subprocess.Popen) -> str:
@@ -104,7 +116,7 @@ def settled(env: dict[str, str], window: str, proc: subprocess.Popen, *, unlike:
         previous[:] = [shot]
         seen["taken"] += 1
         seen["last"] = f"(last screenshot: {change:.2f} off the one before, spread {below.std():.1f}, " \
-                       f"{seen['taken']} taken)"
+                       f"mean {below.mean():.1f}, {seen['taken']} taken)"
         if change >= 0.5 or below.std() < 5:  # still changing, or no frame yet (an empty window)
             return None
         if unlike is not None and unlike.shape == shot.shape and np.abs(below - unlike[OVERLAY_ROWS:]).mean() < 2:

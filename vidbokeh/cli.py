@@ -134,10 +134,23 @@ def _silence_native_stderr() -> None:
     os.close(devnull)
 
 
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's Python stack to stderr and the run goes on: what a run that
+    seems stuck (a window that stays black, a file that stops growing) is doing, without stopping it."""
+    import faulthandler
+
+    if hasattr(signal, "SIGUSR1"):
+        try:
+            faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+        except (ValueError, OSError, AttributeError):  # a stderr without a descriptor (an embedding host)
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" not in args:
         _silence_native_stderr()
+    _dump_stacks_on_sigusr1()
     from .allocator import keep_frame_blocks
 
     keep_frame_blocks()
