@@ -59,7 +59,8 @@ def stacks_of(proc: subprocess.Popen, timeout: float = 15) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
-        while "most recent call first" not in read_err(proc) and time.monotonic() < deadline:
+        # the main thread comes last, down to where `python -m` started it
+        while "_run_module_as_main" not in read_err(proc) and time.monotonic() < deadline:
             time.sleep(0.05)
     return read_err(proc)[-8000:]
 
