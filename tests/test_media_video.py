@@ -22,7 +22,7 @@ from media_factory import (
 )
 from vidbokeh.errors import InputError, InputNotFoundError, OutputError, UsageError
 from vidbokeh.media.probe import probe
-from vidbokeh.media.display import display_problem
+from vidbokeh.media.display import display_problem, probe_display
 from vidbokeh.media.encoders import encoder_available
 from vidbokeh.media.preview import PreviewSink
 from vidbokeh.media.sinks import NullSink
@@ -410,6 +410,21 @@ def test_preview_returns_keys_and_shows_bgr():
 def test_preview_without_display_is_a_clear_error():
     with pytest.raises(UsageError, match="--no-preview"):
         PreviewSink().open()
+
+
+def test_a_display_that_does_not_answer_is_named_with_qt_s_reason(monkeypatch):
+    """A DISPLAY with no X server behind it: the probe's child fails, and the problem says what Qt said."""
+    import cv2
+
+    if not (Path(cv2.__file__).parent / "qt" / "plugins" / "platforms").is_dir():
+        pytest.skip("this OpenCV has no Qt windows")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setenv("DISPLAY", ":987")  # nothing listens there (no /tmp/.X11-unix/X987)
+    if Path("/tmp/.X11-unix/X987").exists():
+        pytest.skip("an X server runs at :987 here")
+    problem = probe_display().problem
+    assert problem is not None and problem.startswith("OpenCV could not open a window on this display")
+    assert "(Qt: could not connect to display :987)" in problem
 
 
 class FakeVirtualCamera:

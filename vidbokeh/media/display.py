@@ -74,13 +74,22 @@ def probe_display() -> DisplayInfo:
     except (OSError, subprocess.TimeoutExpired):
         return DisplayInfo("the display did not answer")
     if done.returncode != 0:
-        return DisplayInfo("OpenCV could not open a window on this display")
+        return DisplayInfo("OpenCV could not open a window on this display" + _qt_reason(done.stderr))
     screen = None
     for line in done.stdout.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "screen" and parts[1].isdigit() and parts[2].isdigit():
             screen = (int(parts[1]), int(parts[2]))
     return DisplayInfo(None, screen)
+
+
+def _qt_reason(stderr: str) -> str:
+    """Qt's own first word on why its platform plugin failed (" (Qt: could not connect to display :1)"), if any."""
+    for line in stderr.splitlines():
+        category, sep, message = line.partition(": ")
+        if sep and category.startswith("qt.qpa") and message.strip():
+            return f" (Qt: {message.strip()[:200]})"
+    return ""
 
 
 def display_problem() -> str | None:
