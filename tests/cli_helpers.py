@@ -1,5 +1,8 @@
-"""Helpers for tests that drive the CLI in-process and check its one-line error contract."""
+"""Helpers for tests that drive the CLI (in-process or as a process) and check its one-line error contract."""
 from __future__ import annotations
+
+import re
+import threading
 
 from vidbokeh.cli import run
 
@@ -17,3 +20,19 @@ def error_line(err: str) -> str:
              or ln.startswith("vidbokeh: internal error")]
     assert len(lines) == 1, lines
     return lines[0]
+
+
+def progress_reader(stream, seen: threading.Event, want: int, sink: list[str]) -> None:
+    """Collect stderr; set ``seen`` once the progress bar shows at least ``want`` frames done."""
+    buf = ""
+    while True:
+        chunk = stream.read(1)
+        if not chunk:
+            break
+        buf += chunk
+        if chunk in "\r\n]":
+            done = re.findall(r"\| *(\d+)/", buf[-200:])
+            if done and int(done[-1]) >= want:
+                seen.set()
+    sink.append(buf)
+    seen.set()  # the process ended (or closed stderr): never leave the waiter blocked

@@ -6,7 +6,6 @@ What a run that seems stuck is doing, asked without stopping it (the CLI sends n
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import progress_reader
 from media_factory import decoded_video, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="SIGUSR1 is a POSIX signal")
-
-
-def _read_until(stream, pattern: str, seen: threading.Event, sink: list[str]) -> None:
-    """Collect the stream; set `seen` once `pattern` matches its end (or the stream ended)."""
-    buf = ""
-    while chunk := stream.read(1):
-        buf += chunk
-        if re.search(pattern, buf[-100:]):
-            seen.set()
-    sink.append(buf)
-    seen.set()
 
 
 def test_sigusr1_prints_the_threads_stacks_and_the_run_goes_on(tmp_path):
@@ -40,9 +29,8 @@ def test_sigusr1_prints_the_threads_stacks_and_the_run_goes_on(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         progress, collected = threading.Event(), []
-        # frames done: the pipeline's threads run, the handler is in place
-        reader = threading.Thread(target=_read_until, args=(proc.stderr, r"\| *[1-9]\d*/300$", progress, collected),
-                                  daemon=True)
+        # a frame done: the pipeline's threads run, the handler is in place
+        reader = threading.Thread(target=progress_reader, args=(proc.stderr, progress, 1, collected), daemon=True)
         reader.start()
         assert progress.wait(timeout=240), "no progress seen"
         assert proc.poll() is None, "finished before the signal: make the clip longer"

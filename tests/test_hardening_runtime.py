@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from media_factory import audio_packets, decoded_video, make_clip
-from cli_helpers import error_line
+from cli_helpers import error_line, progress_reader
 from vidbokeh.cli import run
 
 SELFIE = ["--approach", "selfie"]
@@ -306,22 +306,6 @@ def long_clip(tmp_path_factory) -> Path:
                      gop=30)
 
 
-def _progress_reader(stream, seen: threading.Event, want: int, sink: list[str]) -> None:
-    """Collect stderr; set ``seen`` once the progress bar shows at least ``want`` frames done."""
-    buf = ""
-    while True:
-        chunk = stream.read(1)
-        if not chunk:
-            break
-        buf += chunk
-        if chunk in "\r\n]":
-            done = re.findall(r"\| *(\d+)/", buf[-200:])
-            if done and int(done[-1]) >= want:
-                seen.set()
-    sink.append(buf)
-    seen.set()  # the process ended (or closed stderr): never leave the waiter blocked
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_during_file_mode_finalizes_a_playable_file(long_clip, tmp_path, sig, code):
     out = tmp_path / "out.mp4"
@@ -330,7 +314,7 @@ def test_signal_during_file_mode_finalizes_a_playable_file(long_clip, tmp_path, 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     seen = threading.Event()
     collected: list[str] = []
-    reader = threading.Thread(target=_progress_reader, args=(proc.stderr, seen, 30, collected), daemon=True)
+    reader = threading.Thread(target=progress_reader, args=(proc.stderr, seen, 30, collected), daemon=True)
     reader.start()
     assert seen.wait(timeout=240), "no progress seen"
     assert proc.poll() is None, "finished before the signal: make the clip longer"
