@@ -157,9 +157,16 @@ def start_webcam(env: dict[str, str], tmp_path: Path, *extra: str) -> subprocess
     return proc
 
 
+#: what vidbokeh says once its window shows the first frame (vidbokeh/webcam_mode.py)
+SHOWN = "live: the first frame is in the window 'vidbokeh'"
+
+
 def find_window(env: dict[str, str], proc: subprocess.Popen) -> str:
+    """The window's id, looked for once vidbokeh says it shows the first frame (not polled for from the start:
+    no X client of the test's runs beside Qt while it maps its window)."""
+    wait_for("vidbokeh to say its window shows the first frame", lambda: SHOWN in read_err(proc), 90, proc)
     return wait_for("the vidbokeh window", lambda: x(env, "xdotool", "search", "--name", "^vidbokeh$"),
-                    90, proc).split()[0]
+                    30, proc).split()[0]
 
 
 def test_live_window_shows_the_frame_at_its_size_and_obeys_keys(xserver, tmp_path):

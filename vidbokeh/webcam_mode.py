@@ -3,6 +3,7 @@ virtual camera. The window runs in the caller's thread and its keys change the l
 process stage reads for each batch (pipeline.SharedValue)."""
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -16,6 +17,8 @@ from .pipeline import LatestWorker, Pipeline, PipelineSettings, SharedValue
 from .video_finish import NoRecording, SinkOutcome, run_and_settle
 from .video_mode import EncoderSettings, process_stage
 from .video_report import RunReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class _LiveWindow:
     def __init__(self, preview, controls: SharedValue[LiveControls], outcome: SinkOutcome) -> None:
         self.preview, self.controls, self.outcome = preview, controls, outcome
         self._samples: deque[tuple[float, int, int]] = deque()  # (time, frames written, depth updates)
+        self._announced = False
 
     def _rates(self, now: float) -> tuple[float, float]:
         """(frames/s, depth updates/s) over about the last second."""
@@ -111,6 +115,10 @@ class _LiveWindow:
                 status += f"   depth {depth_rate:4.1f}/s"
             status += f"   blur x{self.controls.get().blur_scale:.2f}"
             key = self.preview.write(result.output, lines=(status, KEYS_HELP))
+            if not self._announced:  # the terminal says where the picture went and how to stop it
+                self._announced = True
+                log.info("live: the first frame is in the window %r (its keys are on the picture; q quits)",
+                         self.preview.title)
         if key in QUIT_KEYS:
             return False
         self._handle_key(key)
