@@ -101,7 +101,12 @@ class PreviewSink:
             self._overlay(bgr, lines)
         gui.imshow(self.title, bgr)
         self.frames_shown += 1
-        return self.poll()
+        key = self.poll()
+        if self.frames_shown == 1 and self._check:  # a real window: see media/x11_remap.py
+            from .x11_remap import remap_unmanaged_window
+
+            remap_unmanaged_window(self.title)
+        return key
 
     def poll(self) -> int:
         """Let the window handle its events without a new frame; return the key code or -1."""
