@@ -2,7 +2,8 @@
 """Subject-protection figures (issue 12) with the shared metric, per photo and median, and on a labelled clip.
 
     python tools/eval_subjects.py [--photos DIR] [--clip MP4 --clip-masks DIR] [--approach selfie]
-                                  [--skip-photos] [--skip-clip] [--panned] [--moved] [--cost MP4 [--cost-frames N]]
+                                  [--skip-photos] [--skip-clip] [--labels] [--panned] [--moved]
+                                  [--cost MP4 [--cost-frames N]]
                                   [--json out.json]
 
 Photos: every ``DIR/images/*.jpg`` with its mask ``DIR/masks/<stem>.png`` (default: the shared DAVIS portraits),
@@ -15,6 +16,8 @@ Every figure comes from ``$VIDBOKEH_SHARED/metrics/portrait_metrics.py``: fg_psn
 The photos' subject stages' time per photo (faces + people + segment + mask, from the engine's timings, wall clock)
 is printed too, and the process's CPU time for the whole photo (every thread; the machine may be shared: CPU time
 moves less with the load than wall time does).
+``--labels``: the photos rendered with their labels as the protection mask instead of ours, by the same blur:
+what a perfect mask scores with this metric (the ceiling of the figures; the timings then mean nothing).
 ``--panned``: video mode on the photos seen through a camera panning across them (a sliding crop), people
 looked for every few frames as video does: what video keeps of a full-body person who moves in the frame.
 ``--moved``: video mode on clips made from the photos: the labelled person cut out and moved (sliding, bobbing,
@@ -61,11 +64,14 @@ def medians(rows: list[dict]) -> dict[str, float]:
     return {k: round(float(statistics.median(r[k] for r in rows)), 4) for k in FIGURES}
 
 
-def photo_figures(folder: Path, approach: str = "selfie") -> list[dict]:
-    """One row per labelled photo: name, the four figures, subject-stage milliseconds."""
+def photo_figures(folder: Path, approach: str = "selfie", labels: bool = False) -> list[dict]:
+    """One row per labelled photo: name, the four figures, subject-stage milliseconds. ``labels``: each photo
+    rendered with its label as the protection mask instead of ours (what a perfect mask scores: the ceiling)."""
+    from dataclasses import replace
+
     import cv2
 
-    from vidbokeh.engine import EffectSettings, load_models, render_still
+    from vidbokeh.engine import EffectSettings, analyse_still, load_models, render_analysis, render_still
 
     metrics = load_metrics()
     images = sorted((folder / "images").glob("*.jpg"))
@@ -79,7 +85,14 @@ def photo_figures(folder: Path, approach: str = "selfie") -> list[dict]:
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             gt = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
             cpu = _cpu_seconds()
-            result = render_still(models, np.ascontiguousarray(bgr[:, :, ::-1]))
+            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+            if labels:
+                analysis = analyse_still(models, rgb)
+                h, w = analysis.work.shape[:2]
+                label = cv2.resize(gt, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+                result = render_analysis(replace(analysis, protect=label), models.settings)
+            else:
+                result = render_still(models, rgb)
             cpu = _cpu_seconds() - cpu
             out_bgr = np.ascontiguousarray(result.output[:, :, ::-1])
             row = {"name": path.stem, **metrics.portrait_metrics(bgr, out_bgr, gt)}
@@ -264,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=SHARED / "samples" / "videos" / "davis2016_breakdance_masks")
     parser.add_argument("--approach", default="selfie")
     parser.add_argument("--skip-photos", action="store_true")
+    parser.add_argument("--labels", action="store_true",
+                        help="photos rendered with their labels as the protection mask: the ceiling of the figures")
     parser.add_argument("--skip-clip", action="store_true")
     parser.add_argument("--panned", action="store_true",
                         help="also video mode on the photos seen through a panning camera (a sliding crop)")
@@ -275,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report: dict = {"load": os.getloadavg()[0]}
     if not args.skip_photos:
-        rows = photo_figures(args.photos, args.approach)
+        rows = photo_figures(args.photos, args.approach, args.labels)
         print(f"{'photo':34s} {'fg_psnr':>8s} {'bg_energy':>9s} {'sharp_iou':>9s} {'leak':>7s} {'subject ms':>10s}"
               f" {'cpu ms':>7s}")
         for r in rows:
