@@ -163,3 +163,13 @@ def test_a_camera_job_checks_its_own_fields(fields, named):
     with pytest.raises(UsageError, match=named):
         CameraJob(**fields)
     CameraJob(size=(640, 480), fps=30, max_frames=3, max_seconds=1.5, input_format="lavfi")  # all fine
+
+
+def test_an_interrupted_summary_says_playable_only_of_a_recording(tmp_path: Path):
+    """Ctrl-C on a live run: "finalized, playable" is said of the recording it kept, never of a window alone."""
+    from vidbokeh.video_report import RunReport
+
+    recorded = RunReport(output=tmp_path / "rec.mp4", frames_written=12, seconds=1.0, interrupted=True).summary()
+    assert recorded.startswith("interrupted: 12 frames written to") and recorded.endswith("(finalized, playable)")
+    shown = RunReport(output=None, frames_written=12, seconds=1.0, interrupted=True).summary()
+    assert shown == "interrupted: 12 frames, 12.0 fps"

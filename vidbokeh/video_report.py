@@ -50,8 +50,8 @@ class RunReport:
         if lat is not None:
             parts.append(f"latency median {lat[0]:.0f} ms, p95 {lat[1]:.0f} ms")
         text = ", ".join(parts)
-        if self.interrupted:
-            text = "interrupted: " + text + " (finalized, playable)"
+        if self.interrupted:  # what was recorded is kept: the file is closed properly (a window alone keeps nothing)
+            text = "interrupted: " + text + (" (finalized, playable)" if self.output is not None else "")
         if self.note:
             text += f"; {self.note}"
         return text
