@@ -133,3 +133,16 @@ def test_frame_backend_flag_chooses_the_renderer(portrait: Path, capsys):
         outputs[backend] = np.asarray(Image.open(out).convert("RGB")).astype(np.float64)
     mse = float(np.mean((outputs["opencv"] - outputs["torch"]) ** 2))
     assert mse == 0.0 or 10.0 * np.log10(255.0**2 / mse) >= 40.0
+
+
+def test_an_output_given_as_a_second_input_is_named_how_to_give_it(portrait: Path, capsys):
+    """`vidbokeh image in.jpg out.jpg` (as `file` takes its output): one line saying -o names the output."""
+    from cli_helpers import cli, error_line
+
+    out = portrait.with_name("wanted.jpg")
+    code, err = cli(["image", portrait, out], capsys)
+    line = error_line(err)
+    assert code == 3 and f"{out}: no such file or folder" in line and f"-o {out}" in line, err
+    assert not out.exists() and not portrait.with_name("portrait_bokeh.jpg").exists()
+    code, err = cli(["image", portrait.with_name("gone.jpg"), portrait.with_name("gone2.jpg")], capsys)
+    assert code == 3 and "name it with -o" not in error_line(err)  # nothing given exists: the missing input

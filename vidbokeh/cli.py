@@ -62,6 +62,9 @@ def _what_to_do(exc: VidbokehError) -> str:
     looks_like = getattr(exc, "looks_like", ())
     if looks_like:
         return " (to load it as that: " + " or ".join(f"--model {n}" for n in looks_like) + ")"
+    maybe_output = getattr(exc, "maybe_output", None)  # the last of several inputs, missing: meant as the output?
+    if maybe_output:
+        return f" (to write the result there, name it with -o: -o {maybe_output})"
     return ""
 
 

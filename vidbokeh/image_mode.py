@@ -68,8 +68,14 @@ def input_files(inputs: Sequence[str | Path]) -> tuple[list[Path], int]:
     """(the images to process, how many earlier outputs were left out): folders expanded to their images
     without our own earlier outputs (a rerun over a folder never blurs NAME_bokeh.jpg again); files named
     on the command line are taken as given."""
+    from .errors import InputNotFoundError
     from .media.images import expand_inputs
 
+    if len(inputs) >= 2 and not Path(inputs[-1]).exists() and all(Path(e).exists() for e in inputs[:-1]):
+        # ``image in.jpg out.jpg``, as ``file`` takes its output: the front end says how an output is named
+        missing = InputNotFoundError(f"{inputs[-1]}: no such file or folder")
+        missing.maybe_output = str(inputs[-1])
+        raise missing
     files: list[Path] = []
     left_out = 0
     for entry in inputs:
