@@ -37,7 +37,14 @@ class InputError(VidbokehError, ValueError):
 
 
 class InputNotFoundError(InputError, FileNotFoundError):
+    """A path that is not there. ``maybe_output``: set when it was given after inputs that are (``image in.jpg
+    out.jpg``), so a front end can say how an output is named."""
+
     exit_code = 3
+
+    def __init__(self, message: str, maybe_output: str | None = None):
+        super().__init__(message)
+        self.maybe_output = maybe_output
 
 
 class ModelError(VidbokehError, RuntimeError):

@@ -73,9 +73,7 @@ def input_files(inputs: Sequence[str | Path]) -> tuple[list[Path], int]:
 
     if len(inputs) >= 2 and not Path(inputs[-1]).exists() and all(Path(e).exists() for e in inputs[:-1]):
         # ``image in.jpg out.jpg``, as ``file`` takes its output: the front end says how an output is named
-        missing = InputNotFoundError(f"{inputs[-1]}: no such file or folder")
-        missing.maybe_output = str(inputs[-1])
-        raise missing
+        raise InputNotFoundError(f"{inputs[-1]}: no such file or folder", maybe_output=str(inputs[-1]))
     files: list[Path] = []
     left_out = 0
     for entry in inputs:

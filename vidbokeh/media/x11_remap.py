@@ -80,6 +80,8 @@ owner = x.XGetSelectionOwner(display, x.XInternAtom(display, b'WM_S%d' % x.XDefa
 if owner or longs(display, root, b'_NET_SUPPORTING_WM_CHECK'):
     print('managed')
     sys.exit()
+# the root's own children only: a manager that reparents (twm, which names itself nowhere) has put every window it
+# manages inside a frame of its own, so none of them is touched
 top_root, parent, children, count = W(), W(), ctypes.POINTER(W)(), ctypes.c_uint()
 x.XQueryTree(display, root, ctypes.byref(top_root), ctypes.byref(parent), ctypes.byref(children),
              ctypes.byref(count))
